@@ -1,0 +1,32 @@
+# Two commands matter: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint bench check
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: start web, worker and clock on embedded defaults (SQLite, embedded Redis, console SMS)
+run: install
+	$(PY) -m bot.dev
+
+## test: install everything and run the whole suite
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+check: install
+	$(VENV)/bin/flask --app bot flows check
+
+bench: install
+	$(PY) -m bench
