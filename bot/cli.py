@@ -1,0 +1,317 @@
+"""Operator commands: `flask --app bot <command>`.
+
+enroll, chat, participant, course-end, nudges run-due, flows check, alerts,
+keys rotate, scheduler, db upgrade. Commands that show personal data write an
+audit record (who ran it: $BOT_OPERATOR, else the OS user).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+import time
+import uuid
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import func, select
+
+from bot import participants as people
+from bot.phones import InvalidNumber, parse_address
+
+
+def services():
+    """The app's adapters."""
+    return current_app.extensions["integration_bot"]
+
+
+def operator() -> str:
+    """Who is running this command (for the audit log)."""
+    return os.environ.get("BOT_OPERATOR") or getpass.getuser()
+
+
+def _address(phone: str):
+    """Parse a phone argument or exit with a clear message."""
+    try:
+        return parse_address(phone, services().settings.default_region)
+    except InvalidNumber as exc:
+        raise click.BadParameter(str(exc), param_hint="PHONE") from None
+
+
+def _participant_id(phone: str) -> int:
+    """The id of the participant with this number, or exit."""
+    svc = services()
+    with svc.db.session() as db:
+        p = people.find(db, _address(phone).phone, svc.phone_hash_key)
+        if p is None:
+            raise click.ClickException("no participant with that number")
+        return p.id
+
+
+# ---------------------------------------------------------------- db
+
+db_cli = AppGroup("db", help="Database migrations.")
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration (run on each release)."""
+    services().db.upgrade()
+    click.echo("database is at the latest migration")
+
+
+# ---------------------------------------------------------------- participants
+
+
+@click.command("enroll")
+@with_appcontext
+@click.argument("phone")
+@click.option("--tz", "timezone", help="IANA zone, e.g. America/Chicago (guessed otherwise)")
+@click.option("--name", help="First name used in the invitation")
+def enroll(phone: str, timezone: str | None, name: str | None) -> None:
+    """Invite a participant: one text asking for YES (double opt-in)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from bot import delivery, runner
+
+    svc = services()
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise click.BadParameter("not an IANA time zone", param_hint="--tz") from None
+    address = _address(phone)
+    now = svc.clock.now()
+    with svc.db.session() as db:
+        p = people.find(db, address.phone, svc.phone_hash_key)
+        if p is not None and p.status in ("active", "opted_out", "deleted", "unreachable"):
+            raise click.ClickException(f"participant is already {p.status}; nothing sent")
+        if p is None:
+            p = people.create(db, address, svc.phone_hash_key, now, timezone=timezone,
+                              name=name, default_timezone=svc.settings.default_timezone)
+        elif timezone:
+            p.timezone = timezone
+        pid = p.id
+
+    def step(engine, ctx, state, _message):
+        return engine.invite(ctx)
+
+    runner.run_turn(svc, step, participant_id=pid, via="queue")
+    delivery.send_outbound(svc, _queued_ids(pid))
+    click.echo(f"invited participant #{pid}; they join by replying YES")
+
+
+def _queued_ids(participant_id: int) -> list[int]:
+    """Outbound rows waiting for the REST API."""
+    from bot.storage.models import Message
+
+    with services().db.session() as db:
+        return list(db.scalars(select(Message.id).where(
+            Message.participant_id == participant_id, Message.status == "queued")))
+
+
+@click.command("chat")
+@with_appcontext
+@click.argument("phone")
+def chat(phone: str) -> None:
+    """Talk to the bot's logic in the terminal as PHONE (Ctrl-D to quit)."""
+    from bot import runner
+
+    svc = services()
+    address = _address(phone)
+    click.echo(f"Chatting as {address.phone[:-4]}****. Type DONE, HELP, STOP ... Ctrl-D ends.")
+    for line in sys.stdin if not sys.stdin.isatty() else _prompt_lines():
+        inbound = runner.Inbound(sid=f"SMchat{uuid.uuid4().hex}", address=address,
+                                 body=line.rstrip("\n"))
+        message_id, _ = runner.record_inbound(svc, inbound)
+        for text in runner.process_inbound(svc, message_id):
+            click.echo(f"bot> {text}")
+
+
+def _prompt_lines():
+    """Lines typed at a 'you> ' prompt until EOF."""
+    while True:
+        try:
+            yield input("you> ")
+        except EOFError:
+            click.echo()
+            return
+
+
+@click.command("participant")
+@with_appcontext
+@click.argument("phone")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object")
+def participant(phone: str, as_json: bool) -> None:
+    """Show a participant: status, flow, sessions, scheduled messages, last messages."""
+    from bot.report import participant_report
+
+    svc = services()
+    pid = _participant_id(phone)
+    report = participant_report(svc, pid, actor=operator())
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"#{pid} {report['status']} {report['timezone']} flow={report['flow']}")
+    click.echo(f"journal entries: {report['journal_entries']}")
+    for row in report["scheduled"]:
+        click.echo(f"  {row['due_at']}  {row['kind']:<12} {row['status']}")
+
+
+@click.command("course-end")
+@with_appcontext
+@click.argument("phone")
+def course_end(phone: str) -> None:
+    """The participant finished their course: weekly maintenance check-ins start."""
+    from bot import runner
+    from flows.model import EndCourse, Result
+
+    svc = services()
+    pid = _participant_id(phone)
+    now = svc.clock.now()
+
+    def step(engine, ctx, state, _message):
+        return Result(state=state, events=(EndCourse(now),))
+
+    runner.run_turn(svc, step, participant_id=pid, via="queue")
+    click.echo(f"participant #{pid}: maintenance check-ins scheduled")
+
+
+# ---------------------------------------------------------------- nudges
+
+nudges_cli = AppGroup("nudges", help="Scheduled messages.")
+
+
+@nudges_cli.command("run-due")
+def run_due() -> None:
+    """Send everything due now in this process, then exit."""
+    from bot import delivery, scheduling
+
+    svc = services()
+    now = svc.clock.now()
+    scheduling.release_expired_leases(svc, now)
+    ids = scheduling.due_ids(svc, now)
+    outcomes = delivery.deliver_batch(svc, ids)
+    click.echo(f"due: {len(ids)} " + " ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())))
+
+
+@nudges_cli.command("status")
+def nudges_status() -> None:
+    """Counts of scheduled messages by status, and the RQ queue length."""
+    from bot.storage.models import ScheduledMessage
+
+    svc = services()
+    with svc.db.session() as db:
+        rows = db.execute(select(ScheduledMessage.status, func.count())
+                          .group_by(ScheduledMessage.status)).all()
+    for status, count in sorted(rows):
+        click.echo(f"{status:<12} {count}")
+    try:
+        click.echo(f"rq queue     {len(svc.queue)}")
+    except Exception:
+        click.echo("rq queue     unreachable")
+
+
+@click.command("scheduler")
+@with_appcontext
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between passes")
+@click.option("--once", is_flag=True, help="Run one pass and exit")
+def scheduler(interval: float, once: bool) -> None:
+    """The clock process: hand due rows (and lost work) to RQ, forever."""
+    import logging
+
+    from bot import scheduling
+
+    log = logging.getLogger("bot.scheduler")
+    svc = services()
+    log.info("scheduler started (every %.1fs)", interval)
+    while True:
+        try:
+            handed = scheduling.dispatch_due(svc)
+            if handed:
+                log.info("handed %d due messages to workers", handed)
+        except Exception:
+            log.exception("scheduler pass failed; trying again")
+        if once:
+            return
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------- flows, alerts, keys
+
+flows_cli = AppGroup("flows", help="Conversation definitions.")
+
+
+@flows_cli.command("check")
+def flows_check() -> None:
+    """Validate every flow, plan and message; exit 1 on any problem."""
+    from flows import loader
+
+    problems = loader.check()
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    defs = loader.load()
+    click.echo(f"ok: {len(defs.flows)} flows, {len(defs.plans)} plans, "
+               f"{len(defs.messages)} messages")
+
+
+@click.group("alerts", cls=AppGroup, invoke_without_command=True)
+@click.pass_context
+def alerts_cli(ctx: click.Context) -> None:
+    """Care-team alerts (with no subcommand: list the open ones)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(alerts_list)
+
+
+
+@alerts_cli.command("list")
+def alerts_list() -> None:
+    """Open alerts, oldest first."""
+    from bot import alerts, privacy
+
+    svc = services()
+    rows = alerts.open_alerts(svc)
+    with svc.db.session() as db:
+        privacy.audit(db, operator(), "alerts.list", None, svc.clock.now())
+    if not rows:
+        click.echo("no open alerts")
+    for row in rows:
+        click.echo(f"#{row['id']} {row['level']:<7} {row['category'] or '-':<18} "
+                   f"participant #{row['participant']} (...{row['phone_last4']}) "
+                   f"{row['created_at']} pages={row['pages']}")
+
+
+@alerts_cli.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--by", "who", help="Who acknowledges (default: $BOT_OPERATOR or OS user)")
+def alerts_ack(alert_id: int, who: str | None) -> None:
+    """Acknowledge an alert so it stops paging."""
+    from bot import alerts
+
+    if not alerts.acknowledge(services(), alert_id, who or operator()):
+        raise click.ClickException(f"no open alert #{alert_id}")
+    click.echo(f"alert #{alert_id} acknowledged")
+
+
+keys_cli = AppGroup("keys", help="Encryption keys.")
+
+
+@keys_cli.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt all stored text under the first JOURNAL_ENCRYPTION_KEY."""
+    from bot.keys import rotate_all
+
+    counts = rotate_all(services())
+    click.echo("re-encrypted " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+def init_app(app: Flask) -> None:
+    """Register every command on the app."""
+    for command in (db_cli, enroll, chat, participant, course_end, nudges_cli, scheduler,
+                    flows_cli, alerts_cli, keys_cli):
+        app.cli.add_command(command)

@@ -1,0 +1,79 @@
+"""The clock seam: production reads the system clock, tests set the time.
+
+Nothing in bot/ calls datetime.now() directly; it asks a Clock. FileClock lets
+tests and demos control the time of separate worker processes too: it reads
+the current instant from a file on every call (set CLOCK_FILE).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Something that says what time it is (always timezone-aware UTC)."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The real time."""
+
+    def now(self) -> datetime:
+        """Current UTC time."""
+        return datetime.now(UTC)
+
+
+class FrozenClock:
+    """A clock that only moves when told to (tests)."""
+
+    def __init__(self, at: datetime):
+        if at.tzinfo is None:
+            raise ValueError("FrozenClock needs a timezone-aware datetime")
+        self._at = at.astimezone(UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        """The frozen instant."""
+        with self._lock:
+            return self._at
+
+    def set(self, at: datetime) -> None:
+        """Jump to an instant."""
+        if at.tzinfo is None:
+            raise ValueError("FrozenClock needs a timezone-aware datetime")
+        with self._lock:
+            self._at = at.astimezone(UTC)
+
+    def advance(self, **delta: float) -> datetime:
+        """Move forward by timedelta(**delta) and return the new time."""
+        with self._lock:
+            self._at += timedelta(**delta)
+            return self._at
+
+
+class FileClock:
+    """Reads an ISO-8601 instant from a file each call; the system clock when it is absent."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def now(self) -> datetime:
+        """The instant in the file (UTC), else the real time."""
+        try:
+            text = self.path.read_text().strip()
+        except FileNotFoundError:
+            return datetime.now(UTC)
+        at = datetime.fromisoformat(text)
+        if at.tzinfo is None:
+            raise ValueError(f"{self.path} holds a naive datetime")
+        return at.astimezone(UTC)
+
+    def set(self, at: datetime) -> None:
+        """Write an instant for every process reading this file."""
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(at.astimezone(UTC).isoformat())
+        tmp.replace(self.path)

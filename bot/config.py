@@ -1,0 +1,138 @@
+"""Settings from the environment (and a `.env` file), in one place.
+
+Every setting is documented in the README's Configuration table. Nothing is
+read at import time: `Settings.from_env()` is called by the app factory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run safely (e.g. production without an auth token)."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    """Read an environment flag ("1", "true", "yes", "on")."""
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot can be configured with."""
+
+    env: str = "development"  # BOT_ENV: development | production | test
+    instance_path: str = str(DEFAULT_INSTANCE)
+    database_url: str = ""
+    redis_url: str = ""  # empty: start an embedded Redis under instance/
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from_number: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_api_base_url: str = ""
+    public_base_url: str = ""
+    sms_backend: str = ""  # twilio | console; default twilio when credentials are set
+    clinic_name: str = "your clinic"
+    clinic_contact: str = "your care team"
+    program_name: str = "Integration Companion"
+    default_region: str = "US"
+    default_timezone: str = "America/New_York"
+    journal_encryption_key: str = ""
+    phone_hash_key: str = ""
+    clock_file: str = ""  # tests and demos only: read "now" from this file
+    care_team_numbers: tuple[str, ...] = field(default_factory=tuple)
+    sms_max_per_second: float = 1.0
+    log_level: str = "INFO"
+    queue_name: str = "integration-bot"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Build settings from environ (default os.environ plus a .env file)."""
+        if environ is None:
+            from dotenv import dotenv_values
+
+            environ = {**dotenv_values(PROJECT_ROOT / ".env"), **os.environ}
+        env = environ.get
+        instance = env("INSTANCE_PATH") or str(DEFAULT_INSTANCE)
+        return cls(
+            env=(env("BOT_ENV") or "development").lower(),
+            instance_path=instance,
+            database_url=env("DATABASE_URL") or f"sqlite:///{Path(instance) / 'bot.sqlite3'}",
+            redis_url=env("REDIS_URL") or "",
+            twilio_account_sid=env("TWILIO_ACCOUNT_SID") or "",
+            twilio_auth_token=env("TWILIO_AUTH_TOKEN") or "",
+            twilio_from_number=env("TWILIO_FROM_NUMBER") or "",
+            twilio_messaging_service_sid=env("TWILIO_MESSAGING_SERVICE_SID") or "",
+            twilio_api_base_url=env("TWILIO_API_BASE_URL") or "",
+            public_base_url=(env("PUBLIC_BASE_URL") or "").rstrip("/"),
+            sms_backend=(env("SMS_BACKEND") or "").lower(),
+            clinic_name=env("CLINIC_NAME") or cls.clinic_name,
+            clinic_contact=env("CLINIC_CONTACT") or cls.clinic_contact,
+            program_name=env("PROGRAM_NAME") or cls.program_name,
+            default_region=env("DEFAULT_REGION") or cls.default_region,
+            default_timezone=env("DEFAULT_TIMEZONE") or cls.default_timezone,
+            journal_encryption_key=env("JOURNAL_ENCRYPTION_KEY") or "",
+            phone_hash_key=env("PHONE_HASH_KEY") or "",
+            clock_file=env("CLOCK_FILE") or "",
+            care_team_numbers=tuple(
+                n.strip() for n in (env("CARE_TEAM_NUMBERS") or "").split(",") if n.strip()
+            ),
+            sms_max_per_second=float(env("SMS_MAX_PER_SECOND") or 1.0),
+            log_level=env("LOG_LEVEL") or "INFO",
+            queue_name=env("RQ_QUEUE") or cls.queue_name,
+        )
+
+    def with_overrides(self, overrides: dict | None) -> Settings:
+        """A copy with the given fields replaced (unknown names are an error)."""
+        if not overrides:
+            return self
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown settings: {sorted(unknown)}")
+        return replace(self, **overrides)
+
+    @property
+    def production(self) -> bool:
+        """True when running for real patients."""
+        return self.env == "production"
+
+    @property
+    def backend(self) -> str:
+        """The SMS backend in use: explicit SMS_BACKEND, else twilio when credentials exist."""
+        if self.sms_backend:
+            return self.sms_backend
+        has_creds = self.twilio_account_sid and self.twilio_auth_token
+        return "twilio" if has_creds else "console"
+
+    def check(self) -> None:
+        """Refuse configurations that would be unsafe with real patients."""
+        if self.backend not in ("twilio", "console"):
+            raise ConfigError("SMS_BACKEND must be 'twilio' or 'console'")
+        if self.backend == "twilio" and not (self.twilio_account_sid and self.twilio_auth_token):
+            raise ConfigError("SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        if self.backend == "twilio" and not (
+            self.twilio_from_number or self.twilio_messaging_service_sid
+        ):
+            raise ConfigError(
+                "SMS_BACKEND=twilio needs TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID"
+            )
+        if self.production:
+            if not self.twilio_auth_token:
+                raise ConfigError("production needs TWILIO_AUTH_TOKEN to check webhook signatures")
+            if not self.journal_encryption_key:
+                raise ConfigError("production needs JOURNAL_ENCRYPTION_KEY")
+            if not self.phone_hash_key:
+                raise ConfigError("production needs PHONE_HASH_KEY")
+            if not self.redis_url:
+                raise ConfigError("production needs REDIS_URL")
+            if self.clock_file:
+                raise ConfigError("CLOCK_FILE is for tests and demos, not production")

@@ -1,0 +1,76 @@
+"""`make run`: the whole bot on one machine with embedded defaults.
+
+SQLite under instance/, an embedded redis-server when REDIS_URL is not set,
+the console SMS backend when there are no Twilio credentials; migrations are
+applied, then honcho runs the Procfile's web, worker and clock processes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.config import PROJECT_ROOT, Settings
+
+PROCESSES = ("web", "worker", "clock")
+"""Procfile entries `make run` starts (release runs first, inline)."""
+
+
+def main() -> int:
+    """Start everything and wait; Ctrl-C stops it all."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    settings = Settings.from_env()
+    env = dict(os.environ)
+    env.setdefault("PORT", "5000")
+    instance = Path(settings.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    redis_proc = None
+    if not settings.redis_url:
+        from bot.redis_conn import start_embedded
+
+        env["REDIS_URL"], redis_proc = start_embedded(instance / "redis")
+        print(f"embedded Redis: {env['REDIS_URL']}", flush=True)
+    bin_dir = Path(sys.executable).parent
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    try:
+        subprocess.run([str(bin_dir / "flask"), "--app", "bot", "db", "upgrade"], env=env,
+                       check=True, cwd=PROJECT_ROOT)
+        _banner(settings, env["PORT"])
+        honcho = shutil.which("honcho", path=env["PATH"]) or "honcho"
+        proc = subprocess.Popen([honcho, "start", "-f", str(PROJECT_ROOT / "Procfile"),
+                                 *PROCESSES], env=env, cwd=PROJECT_ROOT)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)
+            return proc.wait()
+    finally:
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(timeout=10)
+
+
+def _interrupt(_signum, _frame) -> None:
+    """SIGTERM stops everything the way Ctrl-C does (and the embedded Redis with it)."""
+    raise KeyboardInterrupt
+
+
+def _banner(settings: Settings, port: str) -> None:
+    """Tell a newcomer where the bot listens and how to talk to it."""
+    backend = settings.backend
+    print(f"""
+integration-bot is starting
+  webhook:  http://127.0.0.1:{port}/twilio/sms   (point Twilio here via PUBLIC_BASE_URL)
+  health:   curl http://127.0.0.1:{port}/healthz
+  texts:    SMS backend = {backend}{' (outgoing texts are printed below)' if backend == 'console' else ''}
+  talk:     .venv/bin/flask --app bot chat +15551234567     (in another terminal)
+  enroll:   .venv/bin/flask --app bot enroll +15551234567 --tz America/New_York
+""", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""One function per engine event type: database writes inside the turn's transaction.
+
+Anything that reaches outside the database (texting, enqueuing jobs) is put
+on `turn.after_commit` and runs only once the transaction has committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session as DbSession
+
+from bot import participants as people
+from bot.storage.models import JournalEntry, Participant, ScheduledMessage, Session
+from flows import model as ev
+from flows.journal import render_journal
+
+CRISIS_HOLD = timedelta(hours=24)
+"""After a crisis, cheerful nudges wait this long."""
+
+PENDING = ("pending", "sending")
+
+
+@dataclass
+class Turn:
+    """Everything a handler may touch while carrying out one engine result."""
+
+    services: object  # bot.services.Services
+    db: DbSession
+    participant: Participant
+    now: datetime
+    replies: list[ev.SendText] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+def apply(turn: Turn, events: tuple[ev.Event, ...]) -> None:
+    """Carry out events in order with the handler registered for each type."""
+    for event in events:
+        HANDLERS[type(event)](turn, event)
+
+
+def send_text(turn: Turn, event: ev.SendText) -> None:
+    """Queue a reply (TwiML in the webhook, the REST API from a worker)."""
+    turn.replies.append(event)
+
+
+def record_consent(turn: Turn, event: ev.RecordConsent) -> None:
+    """YES: the participant is in; keep when, how and which wording they agreed to."""
+    p = turn.participant
+    p.status = "active"
+    p.consent_at = turn.now
+    p.consent_channel = p.channel
+    p.consent_version = event.wording_version
+    p.consented_before = True
+
+
+def opt_out(turn: Turn, event: ev.OptOut) -> None:
+    """Stop everything at once: status, and every pending scheduled message."""
+    p = turn.participant
+    p.status = "opted_out"
+    p.opted_out_at = turn.now
+    cancel_pending(turn.db, p.id, turn.now)
+
+
+def opt_in(turn: Turn, event: ev.OptIn) -> None:
+    """START/UNSTOP/YES after STOP: back to active (or to invited without consent)."""
+    p = turn.participant
+    p.status = "active" if p.consented_before else "invited"
+    p.opted_out_at = None
+
+
+def update_participant(turn: Turn, event: ev.UpdateParticipant) -> None:
+    """Change settings the participant told us."""
+    for name, value in event.fields.items():
+        if name in ("bedtime", "mindfulness_time") and value is not None:
+            value = f"{value.hour:02d}:{value.minute:02d}"
+        if name not in ("timezone", "bedtime", "has_therapist", "mindfulness_time", "name"):
+            raise ValueError(f"engine asked to update unknown field {name!r}")
+        setattr(turn.participant, name, value)
+
+
+def schedule_session(turn: Turn, event: ev.ScheduleSession) -> None:
+    """Set the open session's time, or open a new session at that time."""
+    session = people.open_session(turn.db, turn.participant, turn.now)
+    if session is None:
+        session = _new_session(turn)
+    session.scheduled_at = event.at
+
+
+def save_intention(turn: Turn, event: ev.SaveIntention) -> None:
+    """Keep the intention on the upcoming (open) session."""
+    session = people.open_session(turn.db, turn.participant, turn.now) or _new_session(turn)
+    session.intention = event.text
+
+
+def record_session_done(turn: Turn, event: ev.RecordSessionDone) -> None:
+    """DONE: mark the open session done, or record a new one done now."""
+    session = people.open_session(turn.db, turn.participant, turn.now) or _new_session(turn)
+    session.done_at = event.at
+    turn.db.flush()
+
+
+def save_journal_entry(turn: Turn, event: ev.SaveJournalEntry) -> None:
+    """Store one journal answer on the latest done session."""
+    session = people.last_done_session(turn.db, turn.participant)
+    if session is None:
+        session = _new_session(turn)
+        session.done_at = turn.now
+        turn.db.flush()
+    turn.db.add(JournalEntry(participant_id=turn.participant.id, session_id=session.id,
+                             prompt=event.prompt, text=event.text, created_at=turn.now))
+    if event.prompt == "action":
+        session.action = event.text
+
+
+def send_journal(turn: Turn, event: ev.SendJournal) -> None:
+    """Reply with the latest session's entries, newest first."""
+    defs = turn.services.definitions
+    session = people.last_done_session(turn.db, turn.participant)
+    entries = [] if session is None else turn.db.scalars(
+        select(JournalEntry).where(JournalEntry.session_id == session.id)
+        .order_by(JournalEntry.id.desc())
+    ).all()
+    if not entries:
+        text = defs.render("journal.empty", turn.services.variables)
+        turn.replies.append(ev.SendText(text=text, key="journal.empty"))
+        return
+    from flows.engine import format_local
+
+    date = format_local(session.done_at, turn.participant.timezone).split(" at ")[0]
+    header = defs.render("journal.header", {"date": date})
+    more = defs.render("journal.truncated")
+    text = render_journal([(e.prompt, e.text) for e in entries], header, more)
+    turn.replies.append(ev.SendText(text=text, key="journal.entries"))
+
+
+def schedule_plan(turn: Turn, event: ev.SchedulePlan) -> None:
+    """Schedule a nudge plan's messages (see bot.scheduling)."""
+    from bot import scheduling
+
+    scheduling.schedule_plan(turn, event.plan, event.anchor_at)
+
+
+def store_mood(turn: Turn, event: ev.StoreMood) -> None:
+    """Keep a check-in's 1-5 score on the latest session."""
+    session = people.last_done_session(turn.db, turn.participant)
+    if session is not None:
+        session.mood = event.score
+
+
+def record_therapy_booked(turn: Turn, event: ev.RecordTherapyBooked) -> None:
+    """Keep whether they booked therapy after the latest session."""
+    session = people.last_done_session(turn.db, turn.participant)
+    if session is not None:
+        session.therapy_booked = event.booked
+
+
+def pause(turn: Turn, event: ev.Pause) -> None:
+    """PAUSE n / RESUME: scheduled messages hold until then (see bot.scheduling)."""
+    turn.participant.paused_until = event.until
+
+
+def end_course(turn: Turn, event: ev.EndCourse) -> None:
+    """FINISHED: the course is over; weekly maintenance check-ins begin."""
+    turn.participant.course_ended_at = event.at
+    from bot import scheduling
+
+    scheduling.schedule_plan(turn, "maintenance", event.at)
+
+
+def raise_alert(turn: Turn, event: ev.RaiseAlert) -> None:
+    """Record a care-team alert and page after commit (see bot.alerts)."""
+    from bot import alerts
+
+    alerts.raise_alert(turn, event.level, event.category)
+    if event.level == "crisis":
+        turn.participant.hold_until = turn.now + CRISIS_HOLD
+
+
+def delete_data(turn: Turn, event: ev.DeleteData) -> None:
+    """DELETE confirmed: erase everything personal (see bot.privacy)."""
+    from bot import privacy
+
+    privacy.erase_participant(turn.db, turn.participant, turn.now)
+
+
+def cancel_pending(db: DbSession, participant_id: int, now: datetime,
+                   plan: str | None = None, exclude_session: int | None = None) -> int:
+    """Cancel pending scheduled messages (optionally of one plan); returns how many."""
+    query = update(ScheduledMessage).where(
+        ScheduledMessage.participant_id == participant_id,
+        ScheduledMessage.status == "pending",
+    )
+    if plan is not None:
+        query = query.where(ScheduledMessage.plan == plan)
+    if exclude_session is not None:
+        query = query.where(ScheduledMessage.session_id != exclude_session)
+    result = db.execute(query.values(status="cancelled", updated_at=now))
+    return result.rowcount or 0
+
+
+def _new_session(turn: Turn) -> Session:
+    """A fresh session row for the participant."""
+    session = Session(participant_id=turn.participant.id, created_at=turn.now)
+    turn.db.add(session)
+    turn.db.flush()
+    return session
+
+
+HANDLERS: dict[type, Callable] = {
+    ev.SendText: send_text,
+    ev.RecordConsent: record_consent,
+    ev.OptOut: opt_out,
+    ev.OptIn: opt_in,
+    ev.UpdateParticipant: update_participant,
+    ev.ScheduleSession: schedule_session,
+    ev.SaveIntention: save_intention,
+    ev.RecordSessionDone: record_session_done,
+    ev.SaveJournalEntry: save_journal_entry,
+    ev.SendJournal: send_journal,
+    ev.SchedulePlan: schedule_plan,
+    ev.StoreMood: store_mood,
+    ev.RecordTherapyBooked: record_therapy_booked,
+    ev.Pause: pause,
+    ev.EndCourse: end_course,
+    ev.RaiseAlert: raise_alert,
+    ev.DeleteData: delete_data,
+}
+"""Every event type the engine can return, and who carries it out."""

@@ -1,0 +1,97 @@
+"""RQ entry points and the helpers that enqueue them.
+
+Jobs carry database ids only and re-read every row when they run, so a job
+that runs twice, late, or after its row changed does the right thing. The
+worker process builds its adapters once (`worker_services`) and reuses them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+JOB_TIMEOUT = 600
+"""Seconds one job may run (a batch waits on the shared rate limit)."""
+
+_services = None
+
+
+def worker_services():
+    """The adapters of this worker process, built from the environment on first use."""
+    global _services
+    if _services is None:
+        from bot.config import Settings
+        from bot.logsafe import configure_logging
+        from bot.services import build_services
+
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        _services = build_services(settings)
+    return _services
+
+
+def use_services(services) -> None:
+    """Run jobs in this process with the given adapters (tests, `nudges run-due`)."""
+    global _services
+    _services = services
+
+
+# ---------------------------------------------------------------- jobs (run by RQ)
+
+
+def send_scheduled(ids: list[int]) -> dict[str, int]:
+    """Send a batch of due scheduled messages."""
+    from bot import delivery
+
+    return delivery.deliver_batch(worker_services(), ids)
+
+
+def retry_inbound(message_id: int) -> list[str]:
+    """Process a stored inbound text that failed in the webhook; reply via the REST API."""
+    from bot import runner
+
+    return runner.process_inbound(worker_services(), message_id, via="rest")
+
+
+def send_outbound(ids: list[int]) -> None:
+    """Send replies queued for the REST API."""
+    from bot import delivery
+
+    delivery.send_outbound(worker_services(), ids)
+
+
+def page_alert(alert_id: int) -> None:
+    """Text the care team about one alert."""
+    from bot import alerts
+
+    alerts.page(worker_services(), alert_id)
+
+
+# ---------------------------------------------------------------- enqueue helpers
+
+
+def _enqueue(services, func, *args, job_id: str | None = None) -> None:
+    """Put a job on the queue; the database copy makes a lost job harmless."""
+    services.queue.enqueue(func, *args, job_timeout=JOB_TIMEOUT, job_id=job_id,
+                           result_ttl=60, failure_ttl=24 * 3600)
+
+
+def enqueue_scheduled(services, ids: list[int]) -> None:
+    """Hand due scheduled rows to a worker."""
+    _enqueue(services, send_scheduled, ids)
+
+
+def enqueue_inbound_retry(services, message_id: int) -> None:
+    """Hand a failed inbound text to a worker."""
+    _enqueue(services, retry_inbound, message_id)
+
+
+def enqueue_outbound(services, ids: list[int]) -> None:
+    """Hand REST replies to a worker."""
+    _enqueue(services, send_outbound, ids)
+
+
+def enqueue_alert_page(services, alert_id: int) -> None:
+    """Hand a care-team page to a worker."""
+    _enqueue(services, page_alert, alert_id)

@@ -1,0 +1,129 @@
+"""Finding participants by phone number and describing them to the engine.
+
+Numbers are stored encrypted; lookups use `phone_hash`, an HMAC-SHA256 of the
+E.164 number under PHONE_HASH_KEY, so the clear number is never in a query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+
+from bot.phones import Address, guess_timezone
+from bot.storage.models import Participant, Session
+from flows.model import Context, SessionInfo
+
+STALE_OPEN_SESSION_DAYS = 3
+"""A session scheduled this many days ago and never marked done is not 'open' any more."""
+
+
+def hash_phone(phone: str, key: bytes) -> str:
+    """The lookup hash of an E.164 number."""
+    return hmac.new(key, phone.encode(), hashlib.sha256).hexdigest()
+
+
+def find(db: DbSession, phone: str, key: bytes, *, lock: bool = False) -> Participant | None:
+    """The participant with this number (row-locked for update when lock is set)."""
+    query = select(Participant).where(Participant.phone_hash == hash_phone(phone, key))
+    if lock:
+        query = query.with_for_update()
+    return db.scalars(query).first()
+
+
+def create(db: DbSession, address: Address, key: bytes, now: datetime, *,
+           timezone: str | None = None, name: str | None = None,
+           default_timezone: str = "America/New_York") -> Participant:
+    """A new invited participant (nothing is sent until they answer YES)."""
+    participant = Participant(
+        phone_hash=hash_phone(address.phone, key),
+        phone=address.phone,
+        phone_last4=address.phone[-4:],
+        channel=address.channel,
+        name=name,
+        timezone=timezone or guess_timezone(address.phone, default_timezone),
+        status="invited",
+        state={},
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(participant)
+    db.flush()
+    return participant
+
+
+def address_of(participant: Participant) -> str:
+    """Where to text the participant (with the channel's prefix)."""
+    if participant.channel == "whatsapp":
+        return f"whatsapp:{participant.phone}"
+    return participant.phone or ""
+
+
+def open_session(db: DbSession, participant: Participant, now: datetime) -> Session | None:
+    """The not-yet-done session DONE would mark (None when it is stale or missing)."""
+    session = db.scalars(
+        select(Session)
+        .where(Session.participant_id == participant.id, Session.done_at.is_(None))
+        .order_by(Session.id.desc())
+    ).first()
+    if session is None:
+        return None
+    if session.scheduled_at and (now - session.scheduled_at).days >= STALE_OPEN_SESSION_DAYS:
+        return None
+    return session
+
+
+def last_done_session(db: DbSession, participant: Participant) -> Session | None:
+    """The most recently done session."""
+    return db.scalars(
+        select(Session)
+        .where(Session.participant_id == participant.id, Session.done_at.is_not(None))
+        .order_by(Session.done_at.desc(), Session.id.desc())
+    ).first()
+
+
+def parse_clock(value: str | None) -> time | None:
+    """'HH:MM' from the database as a time."""
+    if not value:
+        return None
+    hour, minute = value.split(":")
+    return time(int(hour), int(minute))
+
+
+def recent_texts(db: DbSession, participant: Participant, now: datetime) -> int:
+    """Inbound texts from the participant in the last minute."""
+    from sqlalchemy import func
+
+    from bot.storage.models import Message
+
+    return db.scalar(select(func.count()).select_from(Message).where(
+        Message.participant_id == participant.id, Message.direction == "in",
+        Message.created_at > now - timedelta(minutes=1))) or 0
+
+
+def context(db: DbSession, participant: Participant, now: datetime,
+            variables: dict[str, str]) -> Context:
+    """The engine's read-only view of a participant for one turn."""
+    return Context(
+        recent_texts=recent_texts(db, participant, now),
+        status=participant.status,
+        timezone=participant.timezone,
+        name=participant.name,
+        bedtime=parse_clock(participant.bedtime),
+        has_therapist=participant.has_therapist,
+        paused_until=participant.paused_until,
+        open_session=_info(open_session(db, participant, now)),
+        last_session=_info(last_done_session(db, participant)),
+        variables=variables,
+    )
+
+
+def _info(session: Session | None) -> SessionInfo | None:
+    """A session as the engine sees it."""
+    if session is None:
+        return None
+    return SessionInfo(scheduled_at=session.scheduled_at, done_at=session.done_at,
+                       intention=session.intention, action=session.action)

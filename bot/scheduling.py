@@ -1,0 +1,190 @@
+"""Turning plans into scheduled_messages rows, and due rows into RQ jobs.
+
+The database is the only source of truth for timers: a row per message,
+unique on (participant, kind, scope). `dispatch_due()` hands due rows to RQ
+(and hands them again if Redis lost them); workers claim each row in the
+database before sending, so a row handed over twice is still sent once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from bot import participants as people
+from bot.storage.models import Message, Participant, ScheduledMessage, Session
+from flows import schedule
+from flows.engine import quote
+
+log = logging.getLogger(__name__)
+
+REQUEUE_AFTER = timedelta(seconds=20)
+"""A due row handed to RQ this long ago and still pending is handed over again
+(its job was lost with Redis, or is stuck behind a dead worker)."""
+
+BATCH_SIZE = 50
+"""Scheduled-message ids per RQ job: one job sends a batch with a thread pool."""
+
+DISPATCH_LIMIT = 5000
+"""Most rows one dispatch pass hands over (the next pass takes the rest)."""
+
+INBOUND_RETRY_AFTER = timedelta(seconds=30)
+"""An inbound text still unprocessed this long after it arrived goes to a worker."""
+
+CAP_LOOKBACK = timedelta(hours=24)
+
+
+def participant_view(participant: Participant, session: Session | None) -> schedule.ParticipantView:
+    """What the pure scheduler needs to know about a participant."""
+    return schedule.ParticipantView(
+        timezone=participant.timezone,
+        bedtime=people.parse_clock(participant.bedtime),
+        paused_until=_later(participant.paused_until, participant.hold_until),
+        has_therapist=participant.has_therapist,
+        mindfulness_time=people.parse_clock(participant.mindfulness_time),
+        has_action=bool(session and session.action),
+    )
+
+
+def schedule_plan(turn, plan_name: str, anchor_at: datetime) -> list[ScheduledMessage]:
+    """Replace the participant's pending messages of plan_name with a fresh schedule."""
+    services, db, p, now = turn.services, turn.db, turn.participant, turn.now
+    plan = services.definitions.plans.get(plan_name)
+    if plan is None:
+        log.warning("no plan named %s; nothing scheduled", plan_name)
+        return []
+    from bot.handlers import cancel_pending
+
+    # A new DONE replaces the previous session's plan instead of stacking a second one.
+    cancel_pending(db, p.id, now, plan=plan_name)
+    db.flush()
+    session = _anchor_session(db, p, plan.anchor, now)
+    existing = _existing_due_times(db, p.id, anchor_at, now)
+    planned = schedule.plan_messages(plan, participant_view(p, session), anchor_at, now, existing)
+    rows = []
+    variables = {**services.variables, "name": p.name or "",
+                 "action": quote(session.action) if session and session.action else ""}
+    for item in planned:
+        scope = _scope(plan_name, session, anchor_at, item.scope)
+        row = db.scalars(select(ScheduledMessage).where(
+            ScheduledMessage.participant_id == p.id, ScheduledMessage.kind == item.kind,
+            ScheduledMessage.scope == scope)).first()
+        if row is None:
+            row = ScheduledMessage(participant_id=p.id, kind=item.kind, scope=scope,
+                                   created_at=now)
+            db.add(row)
+        elif row.status not in ("pending", "cancelled"):
+            continue  # already went out: never send the same (kind, scope) twice
+        row.session_id = session.id if session else None
+        row.plan, row.message_key, row.priority = plan_name, item.message, item.priority
+        row.condition, row.expects_reply = item.condition, item.expects_reply
+        row.body = services.definitions.render(item.message, variables)
+        row.due_at, row.expires_at = item.due_at, item.expires_at
+        row.status, row.lease_until, row.enqueued_at = "pending", None, None
+        row.attempts, row.error_code, row.updated_at = 0, None, now
+        rows.append(row)
+    db.flush()
+    log.info("scheduled plan=%s messages=%d", plan_name, len(rows))
+    return rows
+
+
+def _anchor_session(db, participant: Participant, anchor: str, now: datetime) -> Session | None:
+    """The session a plan belongs to (none for the course-end plan)."""
+    if anchor == "session_done":
+        return people.last_done_session(db, participant)
+    if anchor == "session_scheduled":
+        return people.open_session(db, participant, now)
+    return None
+
+
+def _scope(plan_name: str, session: Session | None, anchor_at: datetime, scope: str) -> str:
+    """The stored scope: unique per session (or per course end) and per nudge."""
+    if session is not None:
+        return f"s{session.id}:{scope}"
+    return f"{plan_name}:{anchor_at:%Y%m%d%H%M}:{scope}"
+
+
+def _existing_due_times(db, participant_id: int, anchor_at: datetime, now: datetime):
+    """Due times of the participant's other live messages, for the rolling cap."""
+    since = min(anchor_at, now) - CAP_LOOKBACK
+    return list(db.scalars(select(ScheduledMessage.due_at).where(
+        ScheduledMessage.participant_id == participant_id,
+        ScheduledMessage.status.in_(("pending", "sending", "sent", "delivered")),
+        ScheduledMessage.due_at >= since,
+    )))
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The later of two optional instants."""
+    if a is None or b is None:
+        return a or b
+    return max(a, b)
+
+
+# ---------------------------------------------------------------- dispatch
+
+
+def release_expired_leases(services, now: datetime) -> int:
+    """Rows claimed by a worker that died mid-send go back to pending."""
+    with services.db.session() as db:
+        result = db.execute(update(ScheduledMessage).where(
+            ScheduledMessage.status == "sending", ScheduledMessage.lease_until < now,
+        ).values(status="pending", lease_until=None, enqueued_at=None, updated_at=now))
+        return result.rowcount or 0
+
+
+def due_ids(services, now: datetime, limit: int = DISPATCH_LIMIT) -> list[int]:
+    """Pending rows that are due and not handed to RQ recently; marks them handed over."""
+    with services.db.session() as db:
+        ids = list(db.scalars(select(ScheduledMessage.id).where(
+            ScheduledMessage.status == "pending", ScheduledMessage.due_at <= now,
+            or_(ScheduledMessage.enqueued_at.is_(None),
+                ScheduledMessage.enqueued_at < now - REQUEUE_AFTER),
+        ).order_by(ScheduledMessage.due_at, ScheduledMessage.id).limit(limit)))
+        if ids:
+            db.execute(update(ScheduledMessage).where(ScheduledMessage.id.in_(ids))
+                       .values(enqueued_at=now))
+        return ids
+
+
+def stuck_inbound_ids(services, now: datetime) -> list[int]:
+    """Inbound texts that were stored but never answered (crash or lost job)."""
+    with services.db.session() as db:
+        return list(db.scalars(select(Message.id).where(
+            Message.direction == "in", Message.status.in_(("received", "failed")),
+            Message.updated_at < now - INBOUND_RETRY_AFTER)))
+
+
+def stuck_outbound_ids(services, now: datetime) -> list[int]:
+    """Replies queued for the REST API whose job was lost."""
+    with services.db.session() as db:
+        return list(db.scalars(select(Message.id).where(
+            Message.direction == "out", Message.status == "queued",
+            Message.updated_at < now - INBOUND_RETRY_AFTER)))
+
+
+def dispatch_due(services, now: datetime | None = None) -> int:
+    """One scheduler pass: free dead leases, hand due rows and stuck work to RQ."""
+    from bot import alerts, jobs
+
+    now = now or services.clock.now()
+    release_expired_leases(services, now)
+    ids = due_ids(services, now)
+    for start in range(0, len(ids), BATCH_SIZE):
+        jobs.enqueue_scheduled(services, ids[start:start + BATCH_SIZE])
+    for message_id in stuck_inbound_ids(services, now):
+        jobs.enqueue_inbound_retry(services, message_id)
+    stuck = stuck_outbound_ids(services, now)
+    if stuck:
+        jobs.enqueue_outbound(services, stuck)
+    alerts.page_due(services, now, enqueue=True)
+    return len(ids)
+
+
+def pending_count(services, now: datetime) -> int:
+    """How many pending rows are due now (operators watching the queue)."""
+    with services.db.session() as db:
+        return len(db.scalars(select(ScheduledMessage.id).where(and_(
+            ScheduledMessage.status == "pending", ScheduledMessage.due_at <= now))).all())

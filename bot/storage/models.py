@@ -1,0 +1,235 @@
+"""SQLAlchemy 2 typed models: the database is the source of truth for everything.
+
+Personal text (journal entries, intentions, message bodies, names, phone
+numbers) is stored encrypted (bot.crypto.EncryptedText); phone numbers are
+found by a keyed hash (`phone_hash`) so lookups never need the clear number.
+Every datetime is timezone-aware UTC (UTCDateTime rejects naive values).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from bot.crypto import EncryptedText
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out, on SQLite (naive storage) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: every datetime must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class JSONText(TypeDecorator):
+    """A small JSON document kept as text (conversation state)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect) -> str | None:
+        return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+    def process_result_value(self, value: str | None, dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names (Alembic needs them)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Participant(Base):
+    """A person enrolled (or invited) by phone number."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    phone: Mapped[str | None] = mapped_column(EncryptedText)  # E.164, encrypted
+    phone_last4: Mapped[str] = mapped_column(String(4), default="")  # for operators and logs
+    channel: Mapped[str] = mapped_column(String(16), default="sms")  # sms | whatsapp
+    name: Mapped[str | None] = mapped_column(EncryptedText)
+    timezone: Mapped[str] = mapped_column(String(64))
+    # invited | active | paused | opted_out | unreachable | deleted
+    status: Mapped[str] = mapped_column(String(16), default="invited", index=True)
+    bedtime: Mapped[str | None] = mapped_column(String(5))  # "HH:MM" local
+    mindfulness_time: Mapped[str | None] = mapped_column(String(5))
+    has_therapist: Mapped[bool | None] = mapped_column(Boolean)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # after a crisis
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_channel: Mapped[str | None] = mapped_column(String(16))
+    consent_version: Mapped[str | None] = mapped_column(String(32))
+    consented_before: Mapped[bool] = mapped_column(Boolean, default=False)
+    course_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state: Mapped[dict | None] = mapped_column(JSONText)  # the engine's conversation state
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    sessions: Mapped[list[Session]] = relationship(
+        back_populates="participant", order_by="Session.id", cascade="all, delete-orphan"
+    )
+
+
+class Session(Base):
+    """One treatment session: maybe scheduled, maybe with an intention, maybe done."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    intention: Mapped[str | None] = mapped_column(EncryptedText)
+    action: Mapped[str | None] = mapped_column(EncryptedText)  # the "one small action"
+    therapy_booked: Mapped[bool | None] = mapped_column(Boolean)
+    mood: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    participant: Mapped[Participant] = relationship(back_populates="sessions")
+    entries: Mapped[list[JournalEntry]] = relationship(
+        back_populates="session", order_by="JournalEntry.id", cascade="all, delete-orphan"
+    )
+
+
+class JournalEntry(Base):
+    """One answer to a journaling question (or a free note), encrypted."""
+
+    __tablename__ = "journal_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    prompt: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(EncryptedText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    session: Mapped[Session] = relationship(back_populates="entries")
+
+
+class Message(Base):
+    """A text in or out, with Twilio's SID and delivery status; body encrypted."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_participant_created", "participant_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    scheduled_id: Mapped[int | None] = mapped_column(ForeignKey("scheduled_messages.id"))
+    key: Mapped[str | None] = mapped_column(String(64))  # message key of outbound words
+    channel: Mapped[str] = mapped_column(String(16), default="sms")
+    # in: received | processed | failed ; out: reply | queued | sent | delivered | ...
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    segments: Mapped[int | None] = mapped_column(Integer)
+    num_media: Mapped[int] = mapped_column(Integer, default=0)
+    body: Mapped[str | None] = mapped_column(EncryptedText)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ScheduledMessage(Base):
+    """A timed nudge: the only source of truth for timers (Redis only carries work)."""
+
+    __tablename__ = "scheduled_messages"
+    __table_args__ = (
+        UniqueConstraint("participant_id", "kind", "scope", name="uq_scheduled_key"),
+        Index("ix_scheduled_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"))
+    plan: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(64))
+    message_key: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str | None] = mapped_column(EncryptedText)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    condition: Mapped[str | None] = mapped_column(String(32))
+    expects_reply: Mapped[str | None] = mapped_column(String(32))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # pending | sending | sent | delivered | undelivered | failed | cancelled | expired
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last handed to RQ
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Alert(Base):
+    """A crisis or urgent signal for the care team (level and category, never text)."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    level: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    page_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_paged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acked_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditRecord(Base):
+    """Who looked at or changed personal data, and when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    participant_id: Mapped[int | None] = mapped_column(Integer)

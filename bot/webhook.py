@@ -1,0 +1,169 @@
+"""Twilio's webhooks: inbound texts (/twilio/sms), delivery status (/twilio/status), /healthz.
+
+Every Twilio request is checked with the SDK's RequestValidator before it can
+change anything; a forged or unsigned request gets 403 and leaves no trace.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot import runner
+from bot.phones import InvalidNumber, parse_address
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("twilio", __name__)
+
+
+def services():
+    """The process's adapters (built by create_app)."""
+    return current_app.extensions["integration_bot"]
+
+
+def twiml(texts: list[str]) -> Response:
+    """A TwiML reply with one <Message> per text, or <Response/> for none."""
+    reply = MessagingResponse()
+    for text in texts:
+        reply.message(text)
+    return Response(str(reply), mimetype="application/xml")
+
+
+def signature_ok() -> bool:
+    """Whether X-Twilio-Signature matches, against PUBLIC_BASE_URL when it is set."""
+    settings = services().settings
+    token = settings.twilio_auth_token
+    if not token:
+        # Development without Twilio credentials (the console backend): nothing to check
+        # against. Production refuses to start without a token (Settings.check).
+        return not settings.production
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        return False
+    if settings.public_base_url:
+        query = request.query_string.decode()
+        url = settings.public_base_url + request.path + (f"?{query}" if query else "")
+    else:
+        url = request.url
+    return RequestValidator(token).validate(url, request.form, signature)
+
+
+def _forbidden() -> Response:
+    """403 without touching anything."""
+    return Response("forbidden\n", status=403, mimetype="text/plain")
+
+
+def _bad_request(why: str) -> Response:
+    """A clear 400 (Twilio logs it; nothing was stored)."""
+    return Response(f"bad request: {why}\n", status=400, mimetype="text/plain")
+
+
+@bp.post("/twilio/sms")
+def inbound_sms() -> Response:
+    """Record the text, run the turn, and answer with TwiML."""
+    if not signature_ok():
+        log.warning("rejected /twilio/sms with a missing or invalid signature")
+        return _forbidden()
+    form = request.form
+    sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid")
+    if not sid or len(sid) > 64:
+        return _bad_request("missing MessageSid")
+    try:
+        address = parse_address(form.get("From", ""), services().settings.default_region)
+    except InvalidNumber:
+        return _bad_request("From is not a valid phone number")
+    inbound = runner.Inbound(
+        sid=sid, address=address, body=form.get("Body", "")[:1600],
+        num_media=_int(form.get("NumMedia")), opt_out_type=form.get("OptOutType") or None,
+    )
+    message_id, new = runner.record_inbound(services(), inbound)
+    if not new:
+        log.info("replayed MessageSid %s: answering as before", sid)
+        return twiml(runner.stored_replies(services(), message_id) or [])
+    try:
+        replies = runner.process_inbound(services(), message_id,
+                                         opt_out_type=inbound.opt_out_type)
+    except Exception:
+        log.exception("processing inbound %s failed; a worker will retry it", sid)
+        runner.mark_failed(services(), message_id)
+        _enqueue_retry(message_id)
+        return twiml(_safety_fallback(inbound.body))
+    return twiml(replies)
+
+
+LAST_RESORT_CRISIS_TEXT = (
+    "If you are in danger or thinking about suicide, call or text 988 now, or text HOME to "
+    "741741. For an emergency call 911."
+)
+"""Sent when processing failed and the text looks like a crisis: 988 must never wait."""
+
+
+def _safety_fallback(body: str) -> list[str]:
+    """When the turn crashed, a crisis text still gets the crisis line at once."""
+    from flows import safety
+
+    try:
+        assessment = safety.assess(body)
+    except Exception:
+        log.exception("safety assessment failed in the fallback")
+        return []
+    if assessment.level != "crisis":
+        return []
+    try:
+        key = safety.reply_key(assessment) or "safety.crisis"
+        return [services().definitions.render(key, services().variables)]
+    except Exception:
+        log.exception("crisis template failed; sending the last-resort crisis text")
+        return [LAST_RESORT_CRISIS_TEXT]
+
+
+@bp.post("/twilio/status")
+def status_callback() -> Response:
+    """Twilio's delivery report for a text we sent."""
+    if not signature_ok():
+        return _forbidden()
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid")
+    status = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").lower()
+    if not sid or not status:
+        return _bad_request("missing MessageSid or MessageStatus")
+    from bot import delivery
+
+    delivery.record_status(services(), sid, status, _int(request.form.get("ErrorCode")) or None)
+    return Response("", status=204)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Database and Redis reachability (200 only when both answer)."""
+    svc = services()
+    database = svc.db.ping()
+    try:
+        redis_ok = bool(svc.redis_url) and bool(svc.redis.ping())
+    except Exception:
+        redis_ok = False
+    ok = database and redis_ok
+    body = {"status": "ok" if ok else "degraded", "database": database, "redis": redis_ok,
+            "sms_backend": svc.settings.backend}
+    return jsonify(body), 200 if ok else 503
+
+
+def _enqueue_retry(message_id: int) -> None:
+    """Hand a failed inbound text to a worker (the clock re-drives it if Redis is down)."""
+    try:
+        from bot import jobs
+
+        jobs.enqueue_inbound_retry(services(), message_id)
+    except Exception:
+        log.exception("could not enqueue retry for inbound message %s", message_id)
+
+
+def _int(value: str | None) -> int:
+    """A form field as a non-negative int (0 when missing or garbled)."""
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0

@@ -1,0 +1,486 @@
+"""The flow engine: one participant turn in, new state and events out.
+
+Two entry points, both pure: `resume()` for an inbound text or a timer, and
+`start()` to begin a flow (the clinic's invitation, a scheduled intention
+prompt). The engine never sends, stores or schedules anything: it returns
+events and the host (bot/runner.py) carries them out.
+
+Order of a text turn, each stage able to end it:
+  1. empty or media-only messages get a plain answer;
+  2. safety: every text is assessed first (STOP and DONE included);
+     a crisis reply and care-team alert go out and the flow does not move;
+  3. opt-out (STOP family and plain-language requests), then the opted-out gate;
+  4. the invitation gate (double opt-in: nothing but the invitation before YES);
+  5. a pending DELETE confirmation;
+  6. global keywords, unless the current step takes that word as its answer;
+  7. the answer to the current step, or to the nudge that asked for a reply;
+  8. free text outside a flow is kept as a journal note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flows import answers, keywords
+from flows.loader import Definitions
+from flows.model import (
+    Context,
+    DeleteData,
+    EndCourse,
+    Event,
+    OptIn,
+    OptOut,
+    Pause,
+    RaiseAlert,
+    RecordConsent,
+    RecordSessionDone,
+    RecordTherapyBooked,
+    Result,
+    SaveIntention,
+    SaveJournalEntry,
+    SchedulePlan,
+    ScheduleSession,
+    SendJournal,
+    SendText,
+    Step,
+    StoreMood,
+    UpdateParticipant,
+)
+
+JOURNAL_REPEAT_WINDOW = timedelta(hours=12)
+"""DONE within this long of the last DONE, mid-journal, repeats the question instead
+of starting a second session (people type "done" meaning "done with this")."""
+
+DELETE_CONFIRM_WINDOW = timedelta(minutes=10)
+"""How long a DELETE waits for the second DELETE that confirms it."""
+
+FLOOD_TEXTS_PER_MINUTE = 30
+"""More inbound texts than this in a minute get one notice, then no replies for a while."""
+
+FLOOD_QUIET = timedelta(minutes=10)
+"""How long the bot stays quiet after a flood notice (texts are still stored)."""
+
+QUOTE_LENGTH = 60
+"""Longest piece of the participant's own words quoted back in a text."""
+
+REPLY_TIMERS = frozenset({"mood", "therapy_booked", "keep_going"})
+"""Nudges whose reply the engine waits for outside any flow."""
+
+POST_SESSION_PLAN = "post_session"
+PRE_SESSION_PLAN = "pre_session"
+
+_SILENT = frozenset({"opted_out", "deleted"})
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A timer input: a nudge that expects a reply was just sent."""
+
+    expects_reply: str
+
+
+class Engine:
+    """Runs flows from the loaded definitions; holds no per-participant state."""
+
+    def __init__(self, definitions: Definitions, assess: Callable[[str], Any] | None = None):
+        self.defs = definitions
+        if assess is None:
+            from flows import safety  # stdlib-only module; imported here to keep loading cheap
+
+            assess = safety.assess
+        self.assess = assess
+
+    # ------------------------------------------------------------ entry points
+
+    def invite(self, ctx: Context) -> Result:
+        """The enrollment invitation: the only text sent before a participant says YES."""
+        turn = _Turn(self.defs, ctx, {})
+        turn.say("invite", name=f" {ctx.name}" if ctx.name else "")
+        turn.state["invited"] = True
+        return turn.result()
+
+    def start(self, flow_id: str, state: dict | None, ctx: Context, now: datetime) -> Result:
+        """Begin flow_id from its first step (replacing any flow in progress)."""
+        turn = _Turn(self.defs, ctx, state or {})
+        if ctx.status in _SILENT or ctx.status == "invited":
+            return turn.result()
+        self._begin(turn, flow_id)
+        return turn.result()
+
+    def resume(
+        self,
+        state: dict | None,
+        ctx: Context,
+        now: datetime,
+        *,
+        text: str | None = None,
+        media: int = 0,
+        timer: Timer | None = None,
+        opt_out_type: str | None = None,
+    ) -> Result:
+        """Advance the conversation with an inbound text (or a timer) at time now.
+
+        opt_out_type is Twilio's Advanced Opt-Out verdict (STOP, START, HELP) when
+        it sent one; it wins over our own reading of the words.
+        """
+        turn = _Turn(self.defs, ctx, state or {})
+        if timer is not None:
+            self._on_timer(turn, timer)
+        else:
+            self._on_text(turn, text or "", media, now, (opt_out_type or "").upper())
+        return turn.result()
+
+    # ------------------------------------------------------------ text turns
+
+    def _on_text(self, turn: _Turn, raw: str, media: int, now: datetime, carrier: str) -> None:
+        ctx = turn.ctx
+        if not raw.strip():
+            if ctx.status not in _SILENT:
+                turn.say("media.only" if media else "empty.text")
+            return
+        assessment = self.assess(raw)
+        if assessment.alert:
+            turn.say(_safety_key(assessment))
+            turn.emit(RaiseAlert(assessment.level, assessment.category))
+        elif getattr(assessment, "gentle", False) and ctx.status not in _SILENT:
+            turn.say("safety.gentle")
+
+        word = _CARRIER_WORDS.get(carrier) or keywords.keyword(raw)
+        if carrier == "STOP" or keywords.is_opt_out(raw):
+            if ctx.status not in _SILENT:
+                turn.emit(OptOut("keyword" if word == keywords.OPT_OUT else "request"))
+                turn.say("stop.confirm")
+            turn.state = {}
+            return
+        if ctx.status in _SILENT:
+            if word in (keywords.OPT_IN, keywords.YES):
+                turn.emit(OptIn())
+                turn.say("start.confirm")
+            return
+        if assessment.level == "crisis":
+            return
+        if self._flooding(turn, now):
+            return
+        if ctx.status == "invited":
+            self._invited(turn, word, now)
+            return
+        if turn.state.pop("delete_asked", None) is not None:
+            if word == keywords.DELETE:
+                turn.emit(DeleteData())
+                turn.say("delete.done")
+                turn.state = {}
+            else:
+                turn.say("delete.kept")
+            return
+        step = turn.current_step()
+        if word and not _step_takes(step, word) and not (
+            word in (keywords.YES, keywords.NO) and turn.state.get("awaiting")
+        ):
+            self._command(turn, word, raw, now)
+        elif step is not None:
+            self._answer(turn, step, raw, now)
+        elif turn.state.get("awaiting"):
+            self._awaited_reply(turn, raw, now)
+        else:
+            self._free_text(turn, raw)
+
+    def _flooding(self, turn: _Turn, now: datetime) -> bool:
+        """A number sending too fast gets one notice, then quiet (nothing is lost)."""
+        quiet_until = turn.state.get("quiet_until")
+        if quiet_until and datetime.fromisoformat(quiet_until) > now:
+            return True
+        turn.state.pop("quiet_until", None)
+        if turn.ctx.recent_texts > FLOOD_TEXTS_PER_MINUTE:
+            turn.state["quiet_until"] = (now + FLOOD_QUIET).isoformat()
+            turn.say("flood.notice")
+            return True
+        return False
+
+    def _invited(self, turn: _Turn, word: str | None, now: datetime) -> None:
+        """Before consent only YES, HELP and the invitation itself are said."""
+        if word == keywords.YES or word == keywords.OPT_IN:
+            turn.emit(RecordConsent(self.defs.wording_version))
+            turn.say("consent.confirmed")
+            turn.say("consent.notice")
+            turn.state = {}
+            self._begin(turn, "enrollment")
+        elif word == keywords.HELP:
+            turn.say("help")
+        elif not turn.state.get("invited"):
+            turn.say("invite", name="")
+            turn.state["invited"] = True
+        else:
+            turn.say("invite.reminder")
+
+    def _command(self, turn: _Turn, word: str, raw: str, now: datetime) -> None:
+        """Carry out a global keyword."""
+        ctx, state = turn.ctx, turn.state
+        if word == keywords.HELP:
+            turn.say("help")
+        elif word == keywords.DONE:
+            last = ctx.last_session
+            if (
+                state.get("flow") == "journal"
+                and last is not None
+                and last.done_at is not None
+                and now - last.done_at < JOURNAL_REPEAT_WINDOW
+            ):
+                step = turn.current_step()
+                turn.say("journal.repeat", step=str(turn.flow().position(step.id)),
+                         steps=str(len(turn.flow().steps)))
+                self._ask(turn, step)
+                return
+            turn.emit(RecordSessionDone(now))
+            turn.emit(SchedulePlan(POST_SESSION_PLAN, now))
+            turn.say("done.ack")
+            self._begin(turn, "journal")
+        elif word == keywords.JOURNAL:
+            turn.emit(SendJournal())
+        elif word == keywords.SKIP:
+            step = turn.current_step()
+            if step is None:
+                turn.say("skip.nothing")
+            else:
+                self._advance(turn, step, {})
+        elif word == keywords.PAUSE:
+            until = now + timedelta(days=keywords.pause_days(raw))
+            turn.emit(Pause(until))
+            turn.say("pause.confirm", until=format_local(until, ctx.timezone))
+        elif word == keywords.RESUME:
+            turn.emit(Pause(None))
+            turn.say("resume.confirm")
+        elif word in _SETTING_FLOWS:
+            self._begin(turn, _SETTING_FLOWS[word])
+        elif word == keywords.INTENTION:
+            self._begin(turn, "intention")
+        elif word == keywords.FINISHED:
+            turn.emit(EndCourse(now))
+            turn.say("finished.confirm")
+        elif word == keywords.DELETE:
+            state["delete_asked"] = now.isoformat()
+            turn.say("delete.ask")
+        elif word == keywords.OPT_IN:
+            turn.say("start.confirm")
+        else:  # YES/NO with nothing asked: treat as any other free text
+            self._free_text(turn, raw)
+
+    # ------------------------------------------------------------ flows
+
+    def _begin(self, turn: _Turn, flow_id: str) -> None:
+        """Enter flow_id at its first step and ask it."""
+        flow = self.defs.flows[flow_id]
+        turn.state.pop("awaiting", None)
+        turn.state.update(flow=flow_id, step=flow.start)
+        self._ask(turn, flow.step(flow.start))
+
+    def _ask(self, turn: _Turn, step: Step) -> None:
+        """Send a step's question (the intention variant when there is one)."""
+        intention = _intention(turn.ctx)
+        if step.say_with_intention and intention:
+            turn.say(step.say_with_intention, intention=quote(intention))
+        else:
+            turn.say(step.say, timezone=turn.ctx.timezone)
+
+    def _answer(self, turn: _Turn, step: Step, raw: str, now: datetime) -> None:
+        """Parse and store the answer to step, then move on (or ask again)."""
+        value = parse_answer(step, raw, turn.ctx, now)
+        if value is None:
+            turn.say(step.retry or step.say, timezone=turn.ctx.timezone)
+            return
+        shown = self._save(turn, step, value)
+        self._advance(turn, step, shown)
+
+    def _save(self, turn: _Turn, step: Step, value: Any) -> dict[str, str]:
+        """Emit the event that stores value; return words to show in the reply."""
+        target, tz = step.save or "", turn.ctx.timezone
+        if target == "participant:timezone":
+            turn.emit(UpdateParticipant({"timezone": value}))
+            return {"timezone": value}
+        if target == "participant:bedtime":
+            turn.emit(UpdateParticipant({"bedtime": value}))
+            return {"bedtime": format_clock(value)}
+        if target == "participant:has_therapist":
+            turn.emit(UpdateParticipant({"has_therapist": value}))
+            return {}
+        if target == "session:scheduled_at":
+            turn.emit(ScheduleSession(value))
+            turn.emit(SchedulePlan(PRE_SESSION_PLAN, value))
+            return {"when": format_local(value, tz)}
+        if target == "intention":
+            turn.emit(SaveIntention(value))
+            return {"intention": quote(value)}
+        if target.startswith("journal:"):
+            turn.emit(SaveJournalEntry(target.split(":", 1)[1], value))
+        return {}
+
+    def _advance(self, turn: _Turn, step: Step, shown: dict[str, str]) -> None:
+        """Go to the next step, or end the flow with its closing words."""
+        flow = turn.flow()
+        if step.next:
+            turn.state["step"] = step.next
+            self._ask(turn, flow.step(step.next))
+            return
+        turn.state.pop("flow", None)
+        turn.state.pop("step", None)
+        if flow.done:
+            if flow.id == "session" and "when" not in shown:
+                turn.say("session.skipped")
+            else:
+                turn.say(flow.done, **shown)
+
+    # ------------------------------------------------------------ replies to nudges
+
+    def _on_timer(self, turn: _Turn, timer: Timer) -> None:
+        """A nudge expecting a reply went out: wait for that reply."""
+        if timer.expects_reply == "intention":
+            turn.state.update(flow="intention", step=self.defs.flows["intention"].start)
+            turn.state.pop("awaiting", None)
+        elif timer.expects_reply in REPLY_TIMERS and not turn.state.get("flow"):
+            turn.state["awaiting"] = timer.expects_reply
+
+    def _awaited_reply(self, turn: _Turn, raw: str, now: datetime) -> None:
+        """Handle the reply to a mood, therapy or keep-going question."""
+        awaiting = turn.state.pop("awaiting")
+        if awaiting == "mood":
+            score = answers.parse_mood(raw)
+            if score is not None:
+                turn.emit(StoreMood(score))
+                turn.say("mood.low" if score <= 2 else "mood.saved")
+                return
+        elif awaiting == "therapy_booked":
+            booked = answers.parse_yes_no(raw)
+            if booked is not None:
+                turn.emit(RecordTherapyBooked(booked))
+                turn.say("therapy.booked" if booked else "therapy.not_booked")
+                return
+        elif awaiting == "keep_going":
+            keep = answers.parse_yes_no(raw)
+            if keep is not None:
+                if keep:
+                    turn.emit(EndCourse(now))
+                turn.say("keep_going.yes" if keep else "keep_going.no")
+                return
+        self._free_text(turn, raw)
+
+    def _free_text(self, turn: _Turn, raw: str) -> None:
+        """Text outside any flow: keep it as a note on the latest session."""
+        if turn.ctx.last_session is not None:
+            turn.emit(SaveJournalEntry("note", answers.clean_text(raw)))
+            turn.say("note.saved")
+        else:
+            turn.say("fallback")
+
+
+_CARRIER_WORDS = {"STOP": keywords.OPT_OUT, "START": keywords.OPT_IN, "HELP": keywords.HELP}
+
+_SETTING_FLOWS = {
+    keywords.TIMEZONE: "timezone",
+    keywords.BEDTIME: "bedtime",
+    keywords.THERAPIST: "therapist",
+    keywords.SESSION: "session",
+}
+
+
+class _Turn:
+    """Collects the events and state changes of one engine call."""
+
+    def __init__(self, defs: Definitions, ctx: Context, state: dict):
+        self.defs, self.ctx = defs, ctx
+        self.state = dict(state)
+        self.events: list[Event] = []
+
+    def say(self, key: str, **variables: str) -> None:
+        """Queue the words for key, filled with the clinic's and the call's variables."""
+        text = self.defs.render(key, {**self.ctx.variables, **variables})
+        self.events.append(SendText(text=text, key=key))
+
+    def emit(self, event: Event) -> None:
+        """Queue any other event."""
+        self.events.append(event)
+
+    def flow(self):
+        """The flow in progress (KeyError when its definition was removed)."""
+        return self.defs.flows[self.state["flow"]]
+
+    def current_step(self) -> Step | None:
+        """The step waiting for an answer, or None outside a flow."""
+        flow_id, step_id = self.state.get("flow"), self.state.get("step")
+        if not flow_id or flow_id not in self.defs.flows:
+            return None
+        steps = self.defs.flows[flow_id].steps
+        return steps.get(step_id)
+
+    def result(self) -> Result:
+        """Freeze what this turn produced."""
+        return Result(state=self.state, events=tuple(self.events))
+
+
+# ---------------------------------------------------------------- answers
+
+
+def parse_answer(step: Step, raw: str, ctx: Context, now: datetime) -> Any:
+    """The value of an answer to step, or None when it cannot be understood."""
+    kind = step.expect
+    if kind == "yes_no":
+        return answers.parse_yes_no(raw)
+    if kind == "timezone":
+        if answers.parse_yes_no(raw) is True:
+            return ctx.timezone
+        from flows.timezones import parse_timezone
+
+        return parse_timezone(raw)
+    if kind == "bedtime":
+        return answers.parse_clock(raw, assume_evening=True)
+    if kind == "session_time":
+        return answers.parse_session_time(raw, ctx.timezone, now)
+    text = answers.clean_text(raw)
+    return text or None
+
+
+def _step_takes(step: Step | None, word: str) -> bool:
+    """Whether a keyword is a legitimate answer to the step (YES to a yes/no question)."""
+    if step is None:
+        return False
+    if step.expect in ("yes_no", "timezone"):
+        return word in (keywords.YES, keywords.NO) or (
+            step.expect == "timezone" and word == keywords.TIMEZONE
+        )
+    return False
+
+
+def _intention(ctx: Context) -> str | None:
+    """The intention to quote in the first journal question."""
+    for session in (ctx.open_session, ctx.last_session):
+        if session is not None and session.intention:
+            return session.intention
+    return None
+
+
+def _safety_key(assessment: Any) -> str:
+    """Template key for an alerting assessment."""
+    if assessment.level == "crisis":
+        return "safety.emergency" if assessment.category == "medical_emergency" else "safety.crisis"
+    return "safety.urgent"
+
+
+def quote(text: str) -> str:
+    """The participant's words cut to QUOTE_LENGTH with straight quotes, for echoing back."""
+    flat = " ".join(text.replace("\u2019", "'").replace("\u2018", "'").split())
+    flat = flat.replace("\u201c", "").replace("\u201d", "").replace('"', "")
+    return flat if len(flat) <= QUOTE_LENGTH else flat[: QUOTE_LENGTH - 3].rstrip() + "..."
+
+
+def format_clock(value: time) -> str:
+    """'10:30 PM' (locale-free, the same on every platform)."""
+    hour = value.hour % 12 or 12
+    return f"{hour}:{value.minute:02d} {'AM' if value.hour < 12 else 'PM'}"
+
+
+def format_local(at: datetime, tz: str) -> str:
+    """'Wed Dec 30 at 10:30 AM' in the participant's zone."""
+    local = at.astimezone(ZoneInfo(tz))
+    return f"{local:%a %b} {local.day} at {format_clock(local.time())}"
