@@ -50,6 +50,7 @@ from flows.model import (
     StoreMood,
     UpdateParticipant,
 )
+from flows.timezones import describe_zone
 
 JOURNAL_REPEAT_WINDOW = timedelta(hours=12)
 """DONE within this long of the last DONE, mid-journal, repeats the question instead
@@ -91,8 +92,11 @@ class Engine:
         if assess is None:
             from flows import safety  # stdlib-only module; imported here to keep loading cheap
 
-            assess = safety.assess
+            assess, reply_key = safety.assess, safety.reply_key
+        else:
+            reply_key = _default_reply_key
         self.assess = assess
+        self.reply_key = reply_key
 
     # ------------------------------------------------------------ entry points
 
@@ -139,12 +143,14 @@ class Engine:
     def _on_text(self, turn: _Turn, raw: str, media: int, now: datetime, carrier: str) -> None:
         ctx = turn.ctx
         if not raw.strip():
-            if ctx.status not in _SILENT:
+            if ctx.status == "invited":
+                self._invited(turn, None, now)
+            elif ctx.status not in _SILENT:
                 turn.say("media.only" if media else "empty.text")
             return
         assessment = self.assess(raw)
         if assessment.alert:
-            turn.say(_safety_key(assessment))
+            turn.say(self.reply_key(assessment) or "safety.crisis")
             turn.emit(RaiseAlert(assessment.level, assessment.category))
         elif getattr(assessment, "gentle", False) and ctx.status not in _SILENT:
             turn.say("safety.gentle")
@@ -152,7 +158,9 @@ class Engine:
         word = _CARRIER_WORDS.get(carrier) or keywords.keyword(raw)
         if carrier == "STOP" or keywords.is_opt_out(raw):
             if ctx.status not in _SILENT:
-                turn.emit(OptOut("keyword" if word == keywords.OPT_OUT else "request"))
+                reason = "keyword" if keywords.keyword(raw) == keywords.OPT_OUT else (
+                    "carrier" if carrier == "STOP" else "request")
+                turn.emit(OptOut(reason))
                 turn.say("stop.confirm")
             turn.state = {}
             return
@@ -168,7 +176,8 @@ class Engine:
         if ctx.status == "invited":
             self._invited(turn, word, now)
             return
-        if turn.state.pop("delete_asked", None) is not None:
+        asked = turn.state.pop("delete_asked", None)
+        if asked is not None and now - datetime.fromisoformat(asked) <= DELETE_CONFIRM_WINDOW:
             if word == keywords.DELETE:
                 turn.emit(DeleteData())
                 turn.say("delete.done")
@@ -177,7 +186,7 @@ class Engine:
                 turn.say("delete.kept")
             return
         step = turn.current_step()
-        if word and not _step_takes(step, word) and not (
+        if word and not _step_takes(step, word, raw) and not (
             word in (keywords.YES, keywords.NO) and turn.state.get("awaiting")
         ):
             self._command(turn, word, raw, now)
@@ -221,6 +230,9 @@ class Engine:
         ctx, state = turn.ctx, turn.state
         if word == keywords.HELP:
             turn.say("help")
+            step = turn.current_step()
+            if step is not None:
+                self._ask(turn, step)
         elif word == keywords.DONE:
             last = ctx.last_session
             if (
@@ -283,13 +295,13 @@ class Engine:
         if step.say_with_intention and intention:
             turn.say(step.say_with_intention, intention=quote(intention))
         else:
-            turn.say(step.say, timezone=turn.ctx.timezone)
+            turn.say(step.say, timezone=describe_zone(turn.ctx.timezone))
 
     def _answer(self, turn: _Turn, step: Step, raw: str, now: datetime) -> None:
         """Parse and store the answer to step, then move on (or ask again)."""
         value = parse_answer(step, raw, turn.ctx, now)
         if value is None:
-            turn.say(step.retry or step.say, timezone=turn.ctx.timezone)
+            turn.say(step.retry or step.say, timezone=describe_zone(turn.ctx.timezone))
             return
         shown = self._save(turn, step, value)
         self._advance(turn, step, shown)
@@ -299,10 +311,13 @@ class Engine:
         target, tz = step.save or "", turn.ctx.timezone
         if target == "participant:timezone":
             turn.emit(UpdateParticipant({"timezone": value}))
-            return {"timezone": value}
+            return {"timezone": describe_zone(value)}
         if target == "participant:bedtime":
             turn.emit(UpdateParticipant({"bedtime": value}))
             return {"bedtime": format_clock(value)}
+        if target == "participant:mindfulness_time":
+            turn.emit(UpdateParticipant({"mindfulness_time": value}))
+            return {"clock": format_clock(value)}
         if target == "participant:has_therapist":
             turn.emit(UpdateParticipant({"has_therapist": value}))
             return {}
@@ -329,8 +344,10 @@ class Engine:
         if flow.done:
             if flow.id == "session" and "when" not in shown:
                 turn.say("session.skipped")
-            else:
-                turn.say(flow.done, **shown)
+                return
+            if flow.id != "session" and "when" in shown:
+                turn.say("session.saved", **shown)  # repeat what we understood
+            turn.say(flow.done, **shown)
 
     # ------------------------------------------------------------ replies to nudges
 
@@ -382,6 +399,7 @@ _SETTING_FLOWS = {
     keywords.BEDTIME: "bedtime",
     keywords.THERAPIST: "therapist",
     keywords.SESSION: "session",
+    keywords.MINDFULNESS: "mindfulness",
 }
 
 
@@ -432,23 +450,36 @@ def parse_answer(step: Step, raw: str, ctx: Context, now: datetime) -> Any:
             return ctx.timezone
         from flows.timezones import parse_timezone
 
-        return parse_timezone(raw)
+        return parse_timezone(raw, now)
     if kind == "bedtime":
         return answers.parse_clock(raw, assume_evening=True)
+    if kind == "clock":
+        return answers.parse_clock(raw)
     if kind == "session_time":
         return answers.parse_session_time(raw, ctx.timezone, now)
     text = answers.clean_text(raw)
     return text or None
 
 
-def _step_takes(step: Step | None, word: str) -> bool:
-    """Whether a keyword is a legitimate answer to the step (YES to a yes/no question)."""
+FREE_TEXT_ANSWERS = frozenset({"text", "journal", "intention"})
+"""Steps whose answer is the participant's own words."""
+
+
+def _step_takes(step: Step | None, word: str, raw: str) -> bool:
+    """Whether a keyword-looking message is really the answer to the step.
+
+    YES/NO answer yes/no questions. In a free-text step (journal, intention)
+    "no", "ok" or "therapy" are answers too: only the keyword itself, spelled
+    out ("HELP", "SKIP", "NEXT", "DONE", ...), interrupts.
+    """
     if step is None:
         return False
     if step.expect in ("yes_no", "timezone"):
         return word in (keywords.YES, keywords.NO) or (
             step.expect == "timezone" and word == keywords.TIMEZONE
         )
+    if step.expect in FREE_TEXT_ANSWERS:
+        return not keywords.is_spelled_out(raw)
     return False
 
 
@@ -460,8 +491,8 @@ def _intention(ctx: Context) -> str | None:
     return None
 
 
-def _safety_key(assessment: Any) -> str:
-    """Template key for an alerting assessment."""
+def _default_reply_key(assessment: Any) -> str:
+    """Template key for an alerting assessment (when a custom assess is injected)."""
     if assessment.level == "crisis":
         return "safety.emergency" if assessment.category == "medical_emergency" else "safety.crisis"
     return "safety.urgent"

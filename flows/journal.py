@@ -34,7 +34,7 @@ def render_journal(
     """Header plus 'Label: text' lines for entries (newest first) within max_segments."""
     text = header
     for prompt, body in entries:
-        line = f"\n{LABELS.get(prompt, prompt.title())}: {' '.join(body.split())}"
+        line = f"\n{LABELS.get(prompt, prompt.title())}: {' '.join(_straight(body).split())}"
         if sms_text.segments(text + line) <= max_segments:
             text += line
             continue
@@ -64,3 +64,9 @@ def _fit(text: str, line: str, tail: str, max_segments: int) -> str | None:
     if best is None or len(best) - len(text) - len(tail) < label_end + 10:
         return None
     return best
+
+
+def _straight(text: str) -> str:
+    """Phones' curly quotes to straight ones, so the reply stays GSM-7 (3x the room)."""
+    return (text.replace("\u2019", "'").replace("\u2018", "'")
+            .replace("\u201c", '"').replace("\u201d", '"'))

@@ -30,6 +30,7 @@ THERAPIST = "THERAPIST"
 SESSION = "SESSION"
 FINISHED = "FINISHED"
 DELETE = "DELETE"
+MINDFULNESS = "MINDFULNESS"
 YES = "YES"
 NO = "NO"
 
@@ -57,6 +58,7 @@ ALIASES: dict[str, str] = {
     **dict.fromkeys(["bedtime", "bed time", "sleep time"], BEDTIME),
     **dict.fromkeys(["therapist", "therapy"], THERAPIST),
     **dict.fromkeys(["session", "next session", "schedule"], SESSION),
+    **dict.fromkeys(["mindfulness", "meditation", "meditate", "breathwork"], MINDFULNESS),
     **dict.fromkeys(["finished", "course done", "course finished", "course over"], FINISHED),
     **dict.fromkeys(["delete", "delete my data", "delete me", "erase"], DELETE),
     **dict.fromkeys(["yes", "y", "yes please", "yeah", "yep", "yup", "ok", "okay", "sure"], YES),
@@ -80,6 +82,13 @@ _OPT_OUT_REQUESTS = re.compile(
     rf"|remove\s+me(?:\s+from\s+{_OUR_LIST}|$)"
     rf"|take\s+me\s+off(?:\s+{_OUR_LIST}|$)"
     r")"
+)
+# A message that opens with a STOP word written in capitals, or set off as its own
+# sentence, is aimed at the bot whatever follows ("STOP I want to die", "Stop. Leave me
+# alone"); a lower-case "stop" running into a sentence ("stop drinking") is not.
+_LEADING_STOP_WORDS = r"(?:stop|stopall|unsubscribe|optout|revoke)"
+_LEADING_STOP = re.compile(
+    rf"^[\W_]*(?:{_LEADING_STOP_WORDS.upper()}\b|(?i:{_LEADING_STOP_WORDS})\s*[.!]+(?:\s|$))"
 )
 _PAUSE_DAYS = re.compile(r"^pause\s+(\d{1,2})(?:\s*(?:d|day|days))?$")
 _TRAILING = re.compile(r"[\s\.\!\?,;:\-~\*]+$")
@@ -123,8 +132,25 @@ def pause_days(text: str | None, default: int = 3) -> int:
 
 
 def is_opt_out(text: str | None) -> bool:
-    """True for the STOP family and for plain requests to stop texting."""
+    """True for the STOP family, a leading STOP, and plain requests to stop texting."""
     if keyword(text) == OPT_OUT:
+        return True
+    if _LEADING_STOP.match(unicodedata.normalize("NFKC", text or "")):
         return True
     # Trailing punctuation goes so "remove me!" ends where the pattern expects an end.
     return bool(_OPT_OUT_REQUESTS.search(_TRAILING.sub("", normalize(text))))
+
+
+SPELLED_OUT = frozenset(
+    {OPT_OUT.lower(), OPT_IN.lower(), HELP.lower(), DONE.lower(), JOURNAL.lower(),
+     INTENTION.lower(), SKIP.lower(), PAUSE.lower(), RESUME.lower(), TIMEZONE.lower(),
+     BEDTIME.lower(), THERAPIST.lower(), SESSION.lower(), FINISHED.lower(), DELETE.lower(),
+     MINDFULNESS.lower(), "next", "info", "unstop"}
+)
+"""Keywords that interrupt even a free-text answer: the word itself, not its aliases."""
+
+
+def is_spelled_out(text: str | None) -> bool:
+    """True when the whole message is a keyword's own name ("SKIP", "help!", "Pause 3")."""
+    bare = _bare(text or "")
+    return bare in SPELLED_OUT or bool(_PAUSE_DAYS.match(bare))

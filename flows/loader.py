@@ -29,6 +29,7 @@ SAMPLE_VARIABLES: dict[str, str] = {
     "intention": "x" * 60,  # quoted user text is cut to 60 characters
     "timezone": "America/Argentina/Buenos_Aires",
     "bedtime": "10:30 PM",
+    "clock": "10:30 PM",
     "when": "Wed Dec 30 at 10:30 AM",
     "until": "Wed Dec 30 at 10:30 AM",
     "date": "Wed Dec 30",
@@ -39,8 +40,27 @@ SAMPLE_VARIABLES: dict[str, str] = {
 }
 """Longest plausible values, so length checks hold for real participants."""
 
+ENGINE_MESSAGES = frozenset(
+    {"invite", "invite.reminder", "consent.confirmed", "consent.notice", "help",
+     "stop.confirm", "start.confirm", "done.ack", "journal.repeat", "journal.empty",
+     "journal.header", "journal.truncated", "note.saved", "fallback", "skip.nothing",
+     "pause.confirm", "resume.confirm", "media.only", "empty.text", "flood.notice",
+     "mood.saved", "mood.low", "therapy.booked", "therapy.not_booked", "finished.confirm",
+     "keep_going.yes", "keep_going.no", "delete.ask", "delete.done", "delete.kept",
+     "session.saved", "session.skipped", "safety.crisis", "safety.emergency",
+     "safety.urgent", "safety.gentle"}
+)
+"""Message keys the engine and host use by name: every one must exist."""
+
+ENGINE_FLOWS = frozenset(
+    {"enrollment", "intention", "journal", "timezone", "bedtime", "therapist", "session",
+     "mindfulness"}
+)
+"""Flows the engine starts by name."""
+
 SAVE_TARGETS = frozenset(
     {"participant:timezone", "participant:bedtime", "participant:has_therapist",
+     "participant:mindfulness_time",
      "session:scheduled_at", "intention"}
 )
 
@@ -104,6 +124,10 @@ def check(directory: Path = DEFINITIONS_DIR) -> list[str]:
     problems += _check_messages(messages)
     flows, flow_problems = _build_flows(data["flows"], messages)
     problems += flow_problems
+    problems += [f"message {k!r} is missing (the engine uses it)"
+                 for k in sorted(ENGINE_MESSAGES - messages.keys())]
+    problems += [f"flow {f!r} is missing (the engine starts it)"
+                 for f in sorted(ENGINE_FLOWS - flows.keys())]
     if data["plans"]:
         problems += schedule.validate_plans(data["plans"], messages)
     return problems

@@ -13,7 +13,7 @@ from typing import Any
 # ---------------------------------------------------------------- definitions
 
 ANSWER_KINDS = frozenset(
-    {"text", "yes_no", "timezone", "bedtime", "session_time", "intention", "journal"}
+    {"text", "yes_no", "timezone", "bedtime", "clock", "session_time", "intention", "journal"}
 )
 """What a step can expect as an answer; each has a parser in flows/answers.py."""
 

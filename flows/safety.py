@@ -53,6 +53,8 @@ DIASTOLIC_ALERT = 120
 
 NEGATION_WINDOW = 6
 """Words before a match in which a negation ("not", "never", "no") cancels it."""
+CLAUSE_REACH = 100
+"""Characters before a match looked at for its negation and its subject (long clauses)."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,12 @@ def _rx(*alternatives: str) -> re.Pattern[str]:
 # doubt a phrase gets no gate and always runs. tests/test_safety.py checks the gates.
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
-_WORD_PART = re.compile(r"[a-z0-9]+")
 _GATE_WORD = re.compile(r"[a-z0-9']+")
+_TRACKED_WORDS: set[str] = set()
+"""Words whose positions a text records: those phrases start with (filled in as the phrase
+lists are built) and the conjunctions that split clauses."""
+
+
 _COMMON = frozenset(
     "i to my the a an and of it is in on be so just at for with that this you am are was or"
     " not no do all me i'm up out".split()
@@ -235,31 +241,30 @@ class _Phrases:
     """
 
     def __init__(self, *alternatives: str) -> None:
-        anchored: dict[str, list[re.Pattern[str]]] = {}
-        scanned: list[tuple[frozenset[str] | None, re.Pattern[str]]] = []
         self.entries = tuple((source, _leading(source), _gate(source)) for source in alternatives)
-        for source, lead, _ in self.entries:
+        by_word: dict[str, list[str]] = {}
+        scanned = []
+        for source, lead, gate in self.entries:
             if lead:
-                pattern = re.compile(r"(?:" + source + r")\b")
                 for word in lead:
-                    anchored.setdefault(word, []).append(pattern)
+                    by_word.setdefault(word, []).append(r"(?:" + source + r")\b")
             else:
-                scanned.append((_gate(source), re.compile(r"\b(?:" + source + r")\b")))
-        self.anchored = {word: tuple(found) for word, found in anchored.items()}
-        for word in anchored:
-            _FINDERS.setdefault(word, re.compile(re.escape(word) + r"(?![a-z0-9])"))
-        self.lead_words = frozenset(anchored)
+                scanned.append((gate, re.compile(r"\b(?:" + source + r")\b")))
+        # One pattern per starting word, so each place that word occurs costs one match.
+        self.anchored = {word: re.compile("|".join(found)) for word, found in by_word.items()}
+        self.lead_words = frozenset(by_word)
+        _TRACKED_WORDS.update(by_word)
         self.scanned = tuple(scanned)
 
     def finditer(self, ctx: _Context) -> list[re.Match[str]]:
         """All matches of the phrases in the context's text."""
         text, found = ctx.text, []
         for word in self.lead_words & ctx.words:
-            for pattern in self.anchored[word]:
-                for pos in ctx.positions(word):
-                    m = pattern.match(text, pos)
-                    if m:
-                        found.append(m)
+            match = self.anchored[word].match
+            for pos in ctx.positions[word]:
+                m = match(text, pos)
+                if m:
+                    found.append(m)
         for gate, pattern in self.scanned:
             if gate is None or any(part in text for part in gate):
                 found.extend(pattern.finditer(text))
@@ -270,13 +275,14 @@ class _Phrases:
         return bool(self.finditer(ctx))
 
 
-_FINDERS: dict[str, re.Pattern[str]] = {}
-"""For every word a phrase starts with, a pattern that finds it (filled as phrases are built)."""
+def _finder(word: str, inside: str) -> re.Pattern[str]:
+    """A pattern for word standing alone (no `inside` character either side of it).
 
-
-def _words(text: str) -> frozenset[str]:
-    """Every word of text, with and without its apostrophe parts ("don't", "don", "t")."""
-    return frozenset(_TOKEN.findall(text)) | frozenset(_WORD_PART.findall(text))
+    It starts with the word itself, so re can skip through the text fast; the
+    character before is checked by a fixed-width lookbehind after the word.
+    """
+    w = re.escape(word)
+    return re.compile(w + r"(?<!" + inside + w + r")(?!" + inside + r")")
 
 
 # ---------------------------------------------------------------- normalisation
@@ -307,7 +313,9 @@ _WORDS = {
     "abt": "about", "bc": "because", "cuz": "because", "coz": "because",
     "rn": "right now", "tmrw": "tomorrow", "tmr": "tomorrow", "tmrow": "tomorrow",
     "tonite": "tonight", "2nite": "tonight", "2day": "today", "b4": "before",
-    "idc": "i don't care", "idk": "i don't know", "pls": "please", "plz": "please", "ppl": "people", "nvr": "never",
+    "idc": "i don't care", "idk": "i don't know", "pls": "please", "plz": "please",
+    "ppl": "people", "nvr": "never", "w": "with", "wud": "would", "cud": "could",
+    "shud": "should", "sry": "sorry", "rly": "really", "ngl": "not gonna lie",
     "kms": "kill myself", "unalive": "kill", "unalived": "killed",
     "unaliving": "killing", "od": "overdose", "oding": "overdosing",
     "od'ing": "overdosing", "od'd": "overdosed", "od'ed": "overdosed",
@@ -324,12 +332,17 @@ _WORDS = {
     "hangin": "hanging",
 }
 _WORD_KEYS = frozenset(_WORDS)
-_WORD_RE = re.compile(r"(?<![\w'])(?:" + "|".join(map(re.escape, _WORDS)) + r")(?![\w'])")
-# "2" for "to" only after the verbs it usually follows ("want 2 die").
 # "self-harm", "selfharm" and "self harm" are one phrase.
-_SELF_RE = re.compile(r"\bself-|\bself(?=harm|injur)")
-_TWO_RE = re.compile(
-    r"\b(want|going|ready|need|have|got|about|trying|like)\s+2\b|\b(want|going|ready|need)\s+too\b"
+_SELF_RE = re.compile(r"self(?<![a-z0-9]self)(?:-|(?=harm|injur))")
+_WITH_RE = re.compile(r"w/o\b|w/ ?")
+# "2" and "too" for "to" only after the verbs they usually follow ("want 2 die").
+_TO_TYPOS = tuple(
+    (f" {verb} {typo} ", f" {verb} to ")
+    for typo, verbs in (
+        ("2", ("want", "going", "ready", "need", "have", "got", "about", "trying", "like")),
+        ("too", ("want", "going", "ready", "need")),
+    )
+    for verb in verbs
 )
 # "kys" is aimed at the participant only when they say it about themselves.
 _KYS_SELF_RE = re.compile(
@@ -337,33 +350,52 @@ _KYS_SELF_RE = re.compile(
 )
 
 
-def _normalise(text: str) -> str:
-    """Case-fold and regularise spelling so one pattern covers many ways of texting."""
+def _prepare(text: str) -> tuple[str, list[str]]:
+    """Case-fold and regularise spelling so one pattern covers many ways of texting.
+
+    Returns the normalised text and its words (tokenising is the costly part, done once
+    unless a rewrite changed the words).
+    """
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text).translate(_CHAR_MAP)
         text = _LAUGH_EMOJI.sub(" lol ", text)
     text = " ".join(text.casefold().split())
+    tokens = _TOKEN.findall(text)
+    before = text
+    # The cheap checks first: most texts need none of the rewrites.
     if "self" in text:
         text = _SELF_RE.sub("self ", text)
-    # The cheap checks first: most texts need none of the rewrites.
-    if not _WORD_KEYS.isdisjoint(_TOKEN.findall(text)):
-        text = _WORD_RE.sub(lambda m: _WORDS[m.group(0)], text)
-    if " 2" in text or " too" in text:
-        text = _TWO_RE.sub(lambda m: (m.group(1) or m.group(2)) + " to", text)
+    if "w/" in text:
+        text = _WITH_RE.sub(lambda m: "without" if m.group(0) == "w/o" else "with ", text)
+    for word in _WORD_KEYS.intersection(tokens):
+        text = _finder(word, "[\\w']").sub(_WORDS[word], text)
+    if " 2 " in text or " too " in text:
+        text = f" {text} "
+        for typo, fixed in _TO_TYPOS:
+            text = text.replace(typo, fixed)
+        text = text[1:-1]
     if "kys" in text:
         text = _KYS_SELF_RE.sub(r"\1 kill myself", text)
-    return text
+    return text, (tokens if text == before else _TOKEN.findall(text))
+
+
+def _normalise(text: str) -> str:
+    """The text as the phrase lists see it."""
+    return _prepare(text)[0]
 
 
 # ---------------------------------------------------------------- context guards
 
 # A clause ends at punctuation or a conjunction that starts a new thought, so that
 # "I'm not suicidal but I keep thinking about pills" keeps the second half.
-_CLAUSE_BREAK = re.compile(
-    r"[.!?;,:\n\"()]|\s-\s|\b(?:but|so|because|though|although|however|yet|except|anyway|then"
-    r"|and(?= (?:i|i'm|i've|i'd|i'll|he|she|they|my|it|now|then)\b))\b"
+_CLAUSE_PUNCT = re.compile(r"[.!?;,:\"()]| - ")
+_CONJUNCTIONS = frozenset(
+    "but so because though although however yet except anyway then and".split()
 )
-_SENTENCE_BREAK = re.compile(r"[.!?\n]+")
+# "and" starts a new clause only when a new subject follows ("I'm not okay and I want to...").
+_NEW_SUBJECT = re.compile(r" (?:i|i'm|i've|i'd|i'll|he|she|they|my|it|now|then)\b")
+_SENTENCE_BREAK = re.compile(r"[.!?]+")
+_TRACKED_WORDS.update(_CONJUNCTIONS)
 
 _NEGATION = _rx(
     "not", "no", "never", "without", "nor", "none", "zero", "nothing", "neither",
@@ -393,7 +425,8 @@ _SUBSTANCE_NEGATION = _rx(
 
 # Time cues that put a match in the participant's distant past.
 _DISTANT_PAST = _rx(
-    r"(?:\w+ )?years? ago", r"decades? ago", r"(?:\w+ )?months ago", "last year", "years back",
+    r"years? ago", r"decades? ago", r"months ago", "last year", "years back",
+    r"(?:weeks|months|years) before",
     r"(?:in|back in|during) (?:high school|college|middle school|uni|university|my teens"
     r"|my twenties|my 20s|my thirties|the past|19\d\d|20[0-2]\d)",
     r"when (?:i|he|she|they) (?:was|were) (?:a |in |younger|young|little|small|\d+|a teen"
@@ -433,6 +466,8 @@ _IDIOM = _rx(
     r"laugh\w* (?:so hard|too hard|until|till)[^.!?]{0,30}(?:breathe|die|died|dying)",
     r"(?:can't|cannot|couldn't) breathe (?:lol|lmao|haha|from laughing|laughing)",
 )
+_IDIOM_WORDS = ("die", "dying", "dead", "breathe")
+"""Every idiom above has one of these; texts without them skip the idiom scan."""
 
 
 def _breaks(pattern: re.Pattern[str], text: str) -> list[int]:
@@ -454,29 +489,39 @@ def _span_end(starts: list[int], pos: int, length: int) -> int:
 class _Context:
     """A normalised text, its words, and its clause and sentence boundaries (found on demand)."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.words = _words(text)
-        self._cues: dict[tuple[str, int], bool] = {}
-        self._positions: dict[str, list[int]] = {}
+    def __init__(self, raw: str) -> None:
+        self.text, tokens = _prepare(raw)
+        parts = [part for token in tokens if "'" in token for part in token.split("'")]
+        self.words = frozenset(tokens).union(parts)
+        self._cues: dict[tuple[str, int], bool] = {}  # cue searches, per clause or sentence
 
-    def positions(self, word: str) -> list[int]:
-        """Where word occurs as a word of its own (also "i" inside "i'm"), cached per word."""
-        found = self._positions.get(word)
-        if found is None:
-            text = self.text
-            # The finder starts with the word itself so re can skip ahead fast; the
-            # character before is checked here.
-            found = self._positions[word] = [
-                m.start() for m in _FINDERS[word].finditer(text)
-                if m.start() == 0 or not text[m.start() - 1].isalnum()
-            ]
+    @cached_property
+    def positions(self) -> dict[str, list[int]]:
+        """Where each word that starts some phrase occurs (also "i" inside "i'm")."""
+        found: dict[str, list[int]] = {}
+        for m in _TOKEN.finditer(self.text):
+            word = m.group(0)
+            if word in _TRACKED_WORDS:
+                found.setdefault(word, []).append(m.start())
+            if "'" in word:
+                pos = m.start()
+                for part in word.split("'"):
+                    if part in _TRACKED_WORDS:
+                        found.setdefault(part, []).append(pos)
+                    pos += len(part) + 1
         return found
 
     @cached_property
     def clauses(self) -> list[int]:
-        """Start of every clause."""
-        return _breaks(_CLAUSE_BREAK, self.text)
+        """Start of every clause: after punctuation or a conjunction that starts a new thought."""
+        text, positions = self.text, self.positions
+        starts = _breaks(_CLAUSE_PUNCT, text)
+        for word in _CONJUNCTIONS.intersection(positions):
+            ends = (pos + len(word) for pos in positions[word])
+            if word == "and":
+                ends = (end for end in ends if _NEW_SUBJECT.match(text, end))
+            starts.extend(ends)
+        return sorted(starts)
 
     @cached_property
     def sentences(self) -> list[int]:
@@ -486,6 +531,8 @@ class _Context:
     @cached_property
     def idioms(self) -> list[tuple[int, int]]:
         """Spans of known hyperbole."""
+        if not any(word in self.text for word in _IDIOM_WORDS):
+            return []
         return [m.span() for m in _IDIOM.finditer(self.text)]
 
     def find(self, phrases: _Phrases) -> list[re.Match[str]]:
@@ -493,8 +540,9 @@ class _Context:
         return phrases.finditer(self)
 
     def clause_before(self, pos: int) -> str:
-        """Text of the clause containing pos, up to pos."""
-        return self.text[_span_start(self.clauses, pos):pos]
+        """The last words of the clause containing pos, up to pos."""
+        start = max(_span_start(self.clauses, pos), pos - CLAUSE_REACH)
+        return self.text[start:pos]
 
     def sentence(self, pos: int) -> str:
         """The whole sentence containing pos."""
@@ -525,9 +573,26 @@ class _Context:
             last = s
         return last is not None and last.group("other") is not None
 
-    def distant_past(self, m: re.Match[str]) -> bool:
-        """True when the sentence places the match years back or in 'used to' times."""
-        return self.sentence_has(_DISTANT_PAST, m.start())
+    def distant_past(self, m: re.Match[str], *, whole_sentence: bool = False) -> bool:
+        """True when the match's clause, or the opening of its sentence, is years back.
+
+        For crisis phrases only the clause counts ("I used to paint but now I want to
+        die" is about now), except a sentence that opens with the time ("Years ago, I
+        tried to..."). Same-day side effects may use the whole sentence.
+        """
+        if whole_sentence:
+            return self.sentence_has(_DISTANT_PAST, m.start())
+        start = _span_start(self.clauses, m.start())
+        key = ("clause", start)
+        if key not in self._cues:
+            end = _span_end(self.clauses, m.start(), len(self.text))
+            opening = _span_start(self.sentences, m.start())
+            opening += self.text.startswith(" ", opening)
+            self._cues[key] = bool(
+                _DISTANT_PAST.search(self.text, start, end)
+                or _DISTANT_PAST.match(self.text, opening)
+            )
+        return self._cues[key]
 
     def sentence_has(self, cue: re.Pattern[str], pos: int) -> bool:
         """True when cue occurs in the sentence containing pos (cached per sentence)."""
@@ -545,6 +610,15 @@ class _Context:
 # "self" rules are written in the first person or imply it; "topic" rules name a hard
 # subject without saying whose it is, so by themselves they only earn a gentle reply.
 
+# "end it" counts only when nothing after it makes it about something else ("end it with him").
+_END_NOW = (
+    r"(?= ?(?:$|[.!?,;:]|tonight|today|now|soon|this (?:week|weekend)|tomorrow|for good"
+    r"|forever|once and for all|already|and\b|but\b))"
+)
+_NAMED_DRUGS = (
+    r"xanax|valium|klonopin|ativan|tylenol|advil|ibuprofen|aspirin|benadryl|ambien|oxy"
+    r"|percocets?|vicodin|sleeping pills"
+)
 _PILLS = r"(?:pills|meds|medication|medicine|tablets|troches|lozenges|capsules|doses|bottle)"
 _ROUTINE = (
     r"(?! (?:on time|as prescribed|as directed|like (?:i'm|i am|i was) supposed to"
@@ -555,7 +629,18 @@ _SUICIDE_SELF = _Phrases(
     # direct wishes and intentions
     r"(?:kill|killing|end|ending|hang|hanging|shoot|shooting|drown|drowning|off) myself",
     r"(?:want|wanted|wanting|wish|wishing|ready|need|plan|planning|deserve|hope|like)"
-    r" to (?:just )?(?:die|be dead)(?! (?:of|from|laughing|when i'm old|of old age|old))",
+    r" to (?:just )?(?:die|be dead)(?! (?:of|from|laughing|when i'm old|of old age|old"
+    r"|to (?:my|the|our) (?:old|former|ego|self)))",
+    r"(?:it's|it is) time (?:for me )?to (?:go|say goodbye|end it|leave)(?= ?(?:$|[.!?,;]))",
+    r"(?:don't|can't|do not|cannot) see (?:a|any) (?:way forward|way out|future)",
+    r"no (?:way forward|future for me)",
+    r"(?:bought|buying|got|getting|stocked up on) (?:a bunch of|a lot of|lots of|bottles of"
+    r"|a bottle of|extra|enough) (?:tylenol|acetaminophen|paracetamol|advil|ibuprofen|aspirin"
+    r"|sleeping pills|pills)",
+    r"(?:planning|planned|plan|thinking about|figured out|worked out|figuring out) how (?:i'd"
+    r"|i would|i'll|i will|i could|to) (?:do it|end it|kill myself|die)",
+    r"i(?:'ll| will) be gone (?:soon|forever|for good)(?! (?:for|on|to))",
+    r"(?:sorry|forgive me) for everything\W+(?:\w+\W+){0,3}?(?:goodbye|bye)",
     r"(?:want|wish|wanting|need) to (?:just )?(?:stop existing|not exist|cease to exist"
     r"|not be alive|not be here)",
     r"(?:shouldn't|should not|don't deserve to|do not deserve to) (?:be alive|be here|live|exist)",
@@ -590,7 +675,8 @@ _SUICIDE_SELF = _Phrases(
     r"(?:better off|be better) dead",
     r"(?:commit|committing) suicide", r"(?:attempt|attempted|attempting) suicide",
     r"(?:my|a) suicide (?:plan|note|attempt)",
-    r"(?:planning|plan|planned|plotting|preparing|prepare) (?:my |a |for )?suicide", r"suicide (?:is|has been|keeps) on my mind",
+    r"(?:planning|plan|planned|plotting|preparing|prepare) (?:my |a |for )?suicide",
+    r"suicide (?:is|has been|keeps) on my mind",
     r"(?:i'm|i am|i feel|i felt|feeling|feel|i've been|been|getting|i get|i got|i was|am)"
     r" (?:(?:so|really|very|pretty|kind of|a bit|a little|super|extremely|quite|more|actually"
     r"|honestly|seriously|now|again|still|also|just) )*suicidal",
@@ -606,11 +692,9 @@ _SUICIDE_SELF = _Phrases(
     r"|driving (?:my car )?(?:into|off)|crashing my car|walking into traffic|shooting myself)",
     r"(?:end|ending) my (?:own )?life", r"(?:end|ending) it all",
     r"(?:want|going|ready|plan|planning|decided|about|need|should|could|might|will|i'll)"
-    r" to (?:just )?end (?:it|things|everything)(?= ?(?:$|[.!?,;:]|tonight|today|now|soon|this (?:week|weekend)|tomorrow|for good"
-    r"|forever|once and for all|already|and\\b|but\\b))",
+    r" to (?:just )?end (?:it|things|everything)" + _END_NOW,
     r"(?:should|might|could|will|i'll|i will|gonna) (?:just )?end (?:it|things|everything)"
-    r"(?= ?(?:$|[.!?,;:]|tonight|today|now|soon|this (?:week|weekend)|tomorrow|for good"
-    r"|forever|once and for all|already|and\\b|but\\b))",
+    + _END_NOW,
     r"(?:should|could|want to|going to|wish i could|might) (?:just )?disappear"
     r"(?= ?(?:$|[.!?,;]|forever|for good|and never))",
     r"make (?:it all|everything|all of it) stop",
@@ -700,7 +784,7 @@ _SUICIDE_SELF = _Phrases(
     r" (?:(?:a|the|this|that|my) )?(?:top of (?:a |the )?)?(?:bridge|roof|building|balcony|cliff"
     r"|overpass|parking (?:garage|deck|structure)|tower|train|bus|truck|traffic|window|ledge)",
     r"(?:walk|walking|step|stepping|run|running) (?:out )?(?:into|in front of) (?:a |the"
-    r" |oncoming )?(?:traffic|train|bus|truck)",
+    r" |oncoming )?(?:traffic|train|bus|truck|ocean|sea|lake|river)",
     r"(?:drive|driving|crash|crashing|steer|steering) (?:my |the )?(?:car )?(?:into|off)"
     r" (?:a |the |oncoming )?(?:river|lake|wall|tree|bridge|cliff|traffic|pole|ocean|truck"
     r"|overpass)",
@@ -754,18 +838,18 @@ _OVERDOSE_SELF = _Phrases(
     r"(?:took|taken|swallowed|downed|popped) (?:like |about |around |maybe |over |almost )?"
     r"(?:\d{2,}|[5-9]|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty"
     r"|forty|fifty|a hundred) (?:of )?(?:my |the |these |those )?(?:\w+ )?(?:pills|tablets"
-    r"|capsules|caps|of (?:my|the|these|them)\b(?: \w+)?)",
+    r"|capsules|caps|" + _NAMED_DRUGS + r"|of (?:my|the|these|them)\b(?: \w+)?)",
     r"(?:took|taken|swallowed|downed|popped) (?:like |about |around |maybe |over )?(?:\d+"
     r"|three|four|five|six|seven|eight|nine|ten) (?:of )?(?:my |the )?(?:doses|troches"
     r"|lozenges) (?:at once|at the same time|together|in a row|back to back|all at)",
     r"(?:took|taken|swallowed|downed|popped) (?:a handful|handfuls|a bunch|a lot|a ton|tons"
     r"|loads|heaps) of (?:my |the |these |those )?(?:\w+ )?(?:pills|tablets|meds|medication"
-    r"|medicine|troches|lozenges|doses|xanax|valium|klonopin|ativan)",
+    r"|medicine|troches|lozenges|doses|" + _NAMED_DRUGS + r")",
     r"(?:took|taken|swallowed|downed|popped) (?:a handful|handfuls)",
     r"(?:took|taken|swallowed|downed|popped) (?:them all|all of them|it all)",
     r"(?:mixed|crushed) (?:all|the whole|every)(?: of)? (?:my |the )?(?:\w+ )?" + _PILLS,
-    r"(?:way|far|much|a lot|lots) more than (?:i'm |i am |i was |i'm )?(?:prescribed"
-    r"|supposed to|i should|my dose|the dose|allowed)",
+    r"(?:took|taken|take|taking|had|used|swallowed) (?:way|far|much|a lot|lots) more than"
+    r" (?:i'm |i am |i was )?(?:prescribed|supposed to|i should|my dose|the dose|allowed)",
     r"(?:took|taken|had|used|swallowed) (?:way|far|much|a lot|lots|a ton) more (?:of (?:the |my )?"
     r"\w+ )?than (?:i |i'm |i was )?(?:should|prescribed|supposed|allowed|meant)",
     r"(?:is|he's|she's|they're|i'm|are|might be) (?:\w+ )?overdosing",
@@ -792,14 +876,15 @@ _MEDICAL = _Phrases(
     r"(?:sitting|elephant) on my chest", r"crushing my chest",
     # breathing
     r"(?:can't|cannot|can not|couldn't|could not|can barely|can hardly|unable to) (?:catch my"
-    r" breath|breathe)",
+    r" breath|breathe|breath|get air|get enough air)",
     r"(?:trouble|difficulty|difficult|hard|struggling|struggle|hard time|problem|problems)"
     r" (?:to |with )?(?:breathe|breathing)(?! (?:exercise|practice|work))",
     r"(?:short|shortness) of breath", r"gasping for (?:air|breath)",
     r"(?:is|he's|she's|i'm|they're|and) gasping",
     r"(?:turning|turned|going|gone) (?:blue|purple|grey|gray)",
     r"(?:not|isn't|stopped|barely|hardly) breathing",
-    r"(?:breathing|breath|breaths) (?:is |are |seems |has gotten |got |getting )?(?:really |very |so"
+    r"(?:breathing|breath|breaths) (?:is |are |seems |has gotten |got |getting )?"
+    r"(?:really |very |so"
     r" |super |too )?(?:slow|shallow|labored|laboured)(?! and deep)",
     r"(?:he's|she's|they're|i'm|is|are) breathing (?:really |very |so |super )?(?:weird|strange"
     r"|funny|odd|slow|shallow)",
@@ -851,7 +936,7 @@ _BLADDER = _Phrases(
     r"(?:pain|ache|aching|burning|pressure|discomfort) (?:in|around) (?:my )?(?:bladder"
     r"|urethra|kidneys?|pelvis)",
     r"(?:burns|burning|stings|stinging|hurts|hurting|painful|pain|sore|discomfort)"
-    r" (?:(?:so|really|very|super) )?(?:bad |badly |much )?(?:when"
+    r" (?:\w+ ){0,3}?(?:when"
     r"|while|to|after|as) (?:i )?(?:pee|peeing|urinate|urinating|wee|go to the bathroom"
     r"|use the bathroom|go pee)",
     r"(?:peeing|urinating|urination|urine|pee|weeing) (?:is |has been |feels )?(?:painful"
@@ -863,6 +948,7 @@ _BLADDER = _Phrases(
     r"(?:urine|pee|wee) (?:is |was |looks |looked |has been |came out |seems )?(?:kind of |a bit"
     r" |slightly |really )?(?:pink|red|bloody|brown|dark red|reddish)",
     r"(?:pink|red|reddish|bloody) (?:urine|pee|wee)",
+    r"(?:bladder|urethra|pee|peeing|urine) (?:[\w']+ ){0,4}?on fire",
     r"(?:frequent|urgent|constant|increased|sudden) (?:urination|urge to (?:pee|urinate)"
     r"|need to (?:pee|urinate)|peeing|bathroom trips|trips to the bathroom)",
     r"(?:urge|need) to (?:pee|urinate) (?:all the time|constantly|all day|every)",
@@ -892,7 +978,7 @@ _DISSOCIATION_SIGN = _Phrases(
     r"dereali[sz]ation", r"depersonali[sz]ation", r"seeing things", r"hearing things",
     r"hearing voices", r"voices", r"hallucinat\w*", r"visuals", r"trails",
     r"patterns on the walls", r"walls (?:are )?(?:moving|breathing|melting)", r"distorted",
-    r"warped", r"not in my body", r"floating outside",
+    r"warped", r"not in my body", r"floating outside", r"tripping", r"trippy", r"still high",
 )
 _PERSISTS = _rx(
     r"still", r"since (?:my |the )?(?:last |first )?session",
@@ -929,8 +1015,8 @@ _EXTRA_DOSE = _Phrases(
     r"re-?dos(?:e|ed|ing)",
     r"(?:took|take|taking|dosed|used) (?:it|my dose|a dose|the medicine) (?:\d+|two|three)"
     r" (?:days|nights|times) in a row", r"dosed (?:again|twice|early)", r"dose (?:again|twice)",
-    r"more than (?:i'm|i am|i was) supposed to",
-    r"more than (?:prescribed|my prescription|i should)",
+    r"(?:took|taken|take|taking|had|used|did|dosed)(?: \w+){0,4}? more than (?:i'm |i am |i was )?"
+    r"(?:supposed to|prescribed|my prescription|i should)",
     r"(?:can|could|should) i (?:take|have|use) (?:another|an extra|a second|more|a double|two)",
     r"(?:is it ok|is it okay|is it safe) to (?:take|have|use) (?:another|an extra|a second"
     r"|more|a double|two)",
@@ -1029,7 +1115,11 @@ def _crisis_findings(ctx: _Context) -> list[_Finding]:
 
 def _usable(ctx: _Context, m: re.Match[str], extra: re.Pattern[str] | None = None) -> bool:
     """True when an urgent match is the participant's own, current and not negated."""
-    return not (ctx.negated(m, extra) or ctx.about_someone_else(m) or ctx.distant_past(m))
+    return not (
+        ctx.negated(m, extra)
+        or ctx.about_someone_else(m)
+        or ctx.distant_past(m, whole_sentence=True)
+    )
 
 
 def _blood_pressure(ctx: _Context) -> list[_Finding]:
@@ -1105,8 +1195,11 @@ def assess(text: str) -> Assessment:
     """Assess one inbound text for crisis, same-day side effects, or a gentle mention."""
     if not text or not text.strip():
         return NO_CONCERN
-    ctx = _Context(_normalise(text))
-    return _decide(_crisis_findings(ctx) + _urgent_findings(ctx))
+    ctx = _Context(text)
+    found = _crisis_findings(ctx)
+    if any(f.level == CRISIS for f in found):
+        return _decide(found)  # nothing urgent can outrank it
+    return _decide(found + _urgent_findings(ctx))
 
 
 def reply_key(assessment: Assessment) -> str | None:

@@ -118,3 +118,24 @@ def parse_timezone(text: str, now: datetime | None = None) -> str | None:
     if len(found) == 1:
         return found.pop()
     return None  # nothing recognised, or two different zones named: ask again
+
+
+_FRIENDLY = {
+    "America/New_York": "Eastern time (New York)",
+    "America/Chicago": "Central time (Chicago)",
+    "America/Denver": "Mountain time (Denver)",
+    "America/Phoenix": "Arizona time (Phoenix)",
+    "America/Los_Angeles": "Pacific time (Los Angeles)",
+    "America/Anchorage": "Alaska time",
+    "Pacific/Honolulu": "Hawaii time",
+    "UTC": "UTC",
+}
+
+
+def describe_zone(zone: str) -> str:
+    """A zone as people say it: 'Eastern time (New York)', else its city ('Buenos Aires')."""
+    if zone in _FRIENDLY:
+        return _FRIENDLY[zone]
+    if zone.startswith("Etc/"):
+        return zone[4:]
+    return zone.rsplit("/", 1)[-1].replace("_", " ") + " time"

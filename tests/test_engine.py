@@ -169,7 +169,7 @@ def test_yes_records_consent_and_asks_first_setup_question(engine):
     result = chat.send("Yes!")
     assert others(result) == [RecordConsent(engine.defs.wording_version)]
     assert keys(result) == ["consent.confirmed", "consent.notice", "enroll.timezone"]
-    assert "America/New_York" in result.texts()[2]
+    assert "Eastern time (New York)" in result.texts()[2]
     assert chat.state == {"flow": "enrollment", "step": "timezone"}
 
 
@@ -288,7 +288,8 @@ def test_session_time_schedules_session_and_pre_session_plan(engine):
     friday_6pm = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)  # 18:00 EST
     assert others(result) == [ScheduleSession(friday_6pm),
                               SchedulePlan("pre_session", friday_6pm)]
-    assert keys(result) == ["enroll.done"]
+    assert keys(result) == ["session.saved", "enroll.done"]  # repeats what it understood
+    assert "Fri Nov 27 at 6:00 PM" in result.texts()[0]
     assert chat.state == {}
 
 
@@ -337,7 +338,7 @@ def test_whole_enrollment_in_order(engine):
     chat = enrolled(engine)
     asked = [keys(chat.send(answer)) for answer in ("yes", "10:30pm", "yes", "fri 6pm")]
     assert asked == [["enroll.bedtime"], ["enroll.therapist"], ["enroll.session"],
-                     ["enroll.done"]]
+                     ["session.saved", "enroll.done"]]
     assert chat.ctx.bedtime == time(22, 30) and chat.ctx.has_therapist is True
 
 
@@ -366,7 +367,7 @@ def test_bedtime_and_time_zone_keywords(engine):
     chat.send("time zone")
     result = chat.send("mountain")
     assert others(result) == [UpdateParticipant({"timezone": "America/Denver"})]
-    assert "America/Denver" in result.texts()[0]
+    assert "Mountain time (Denver)" in result.texts()[0]
 
 
 # ---------------------------------------------------------------- DONE and journaling
@@ -578,7 +579,7 @@ def test_finished_ends_the_course(engine):
 
 def test_help_mid_flow_keeps_the_flow(engine):
     result = turn(engine, context(), "help", state={"flow": "journal", "step": "release"})
-    assert keys(result) == ["help"]
+    assert keys(result) == ["help", "journal.release"]  # then the pending question again
     assert result.state == {"flow": "journal", "step": "release"}
 
 
@@ -724,3 +725,50 @@ def test_integration_language_is_not_a_crisis(engine):
     result = chat.send("ego death, it felt like I died and was reborn")
     assert not any(isinstance(e, RaiseAlert) for e in result.events)
     assert keys(result) == ["journal.insight"]
+
+
+def test_mention_of_someone_elses_past_gets_a_gentle_note_and_keeps_the_answer(engine):
+    chat = journaling(engine)
+    result = chat.send("my uncle died by suicide years ago and he was there")
+    assert keys(result) == ["safety.gentle", "journal.insight"]
+    assert others(result) == [
+        SaveJournalEntry("images", "my uncle died by suicide years ago and he was there")]
+
+
+def test_no_and_ok_answer_a_journal_question(engine):
+    state = {"flow": "journal", "step": "insight"}
+    for answer in ("No", "ok", "not yet", "therapy", "notes"):
+        result = turn(engine, context(), answer, state=state)
+        assert others(result) == [SaveJournalEntry("insight", answer)], answer
+        assert result.state["step"] == "release"
+
+
+def test_spelled_out_keywords_still_interrupt_a_journal_question(engine):
+    state = {"flow": "journal", "step": "insight"}
+    assert keys(turn(engine, context(), "SKIP", state=state)) == ["journal.release"]
+    assert keys(turn(engine, context(), "next", state=state)) == ["journal.release"]
+    assert keys(turn(engine, context(), "Help!", state=state))[0] == "help"
+
+
+def test_delete_confirmation_expires(engine):
+    asked = {"delete_asked": (NOW - timedelta(minutes=11)).isoformat()}
+    result = turn(engine, context(), "DELETE", state=asked)
+    assert DeleteData() not in result.events
+    assert keys(result) == ["delete.ask"]
+
+
+def test_overdose_gets_the_emergency_template(engine):
+    result = turn(engine, context(), "I took too many pills")
+    from flows import safety
+
+    assert keys(result)[0] == safety.reply_key(safety.assess("I took too many pills"))
+
+
+def test_carrier_opt_out_reason(engine):
+    result = turn(engine, context(), "arret", opt_out_type="STOP")
+    assert OptOut("carrier") in result.events
+
+
+def test_empty_text_before_yes_gets_the_invitation(engine):
+    result = turn(engine, context(status="invited"), "", state={"invited": True})
+    assert keys(result) == ["invite.reminder"]

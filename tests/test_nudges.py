@@ -153,3 +153,31 @@ def test_mood_checkin_reply_is_stored(client, services, phone, clock, db):
     assert checkin, "the 1-5 check-in went out"
     assert "Thank you" in phone.text("4")[0]
     assert report(client)["sessions"][-1]["mood"] == 4
+
+
+def test_mindfulness_time_is_used_for_daily_practice(client, services, phone, clock):
+    enroll(client, services, phone)
+    assert "time of day" in phone.text("MINDFULNESS")[0]
+    assert "7:00 AM" in phone.text("7am")[0]
+    phone.text("done")
+    zone = ZoneInfo("America/New_York")
+    mindful = [r for r in report(client)["scheduled"] if r["kind"] == "mindfulness"]
+    assert mindful
+    for row in mindful:
+        # 07:00 is before sending hours, so each lands at the window's opening.
+        assert datetime.fromisoformat(row["due_at"]).astimezone(zone).time() == time(8, 0)
+
+
+def test_plan_across_the_fall_back_weekend_keeps_local_times(client, services, phone, clock):
+    clock.set(datetime(2026, 10, 31, 18, 0, tzinfo=UTC))  # Sat 14:00 EDT; clocks fall back Sunday
+    enroll(client, services, phone)
+    phone.text("done")
+    zone = ZoneInfo("America/New_York")
+    rows = report(client)["scheduled"]
+    exercise = [r for r in rows if r["kind"] == "exercise"][0]
+    local = datetime.fromisoformat(exercise["due_at"]).astimezone(zone)
+    assert local.date().isoformat() == "2026-11-01" and local.time() == time(9, 0)
+    assert local.utcoffset() == timedelta(hours=-5)  # EST after the change
+    for row in rows:
+        hour = datetime.fromisoformat(row["due_at"]).astimezone(zone).time()
+        assert time(8, 0) <= hour < time(20, 0), row

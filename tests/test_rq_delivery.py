@@ -182,8 +182,13 @@ def test_two_workers_and_two_schedulers_never_send_twice(rq_services, rq_setting
         every = list(db.scalars(select(ScheduledMessage.id)))
     jobs.enqueue_scheduled(rq_services, every)
     workers = [start_worker(rq_settings, burst=True) for _ in range(2)]
-    for w in workers:
-        assert w.wait(timeout=120) == 0
+    try:
+        for w in workers:
+            assert w.wait(timeout=120) == 0
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
     bodies = [m["body"] for m in fake_twilio.messages]
     assert len(bodies) == count and len(set(bodies)) == count
     assert set(statuses(rq_services).values()) == {"sent"}
@@ -195,12 +200,14 @@ def test_worker_killed_mid_send_is_retried_after_its_lease(rq_services, rq_setti
     fake_twilio.latency = 30.0  # the API call hangs: the worker dies inside it
     scheduling.dispatch_due(rq_services)
     worker = start_worker(rq_settings, burst=False)
-    deadline = time.monotonic() + 60
-    while fake_twilio.attempts() < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert fake_twilio.attempts() == 1
-    worker.send_signal(signal.SIGKILL)
-    worker.wait(timeout=10)
+    try:
+        deadline = time.monotonic() + 60
+        while fake_twilio.attempts() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fake_twilio.attempts() == 1
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
     fake_twilio.latency = 0.0
     assert statuses(rq_services)[row_id] == "sending"
     # Before the lease runs out nobody may take the row.
