@@ -8,7 +8,6 @@ unreachable, or give up). Nothing here retries on its own.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import threading
 import uuid
@@ -23,6 +22,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from bot.logsafe import mask_phone, scrub
 from flows.sms_text import segments
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,6 @@ POOL_MAXSIZE = 4
 """Connections each thread's session keeps open; a thread sends one request at a time."""
 WHATSAPP_PREFIX = "whatsapp:"
 
-_NUMBER_RE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 
 
 @dataclass(frozen=True)
@@ -88,13 +87,12 @@ def classify(code: int | None, http_status: int | None) -> str:
 
 def mask_number(number: str) -> str:
     """Hide all but the last 4 digits of a phone number, for logs and errors."""
-    digits = re.sub(r"\D", "", number or "")
-    return "***" + digits[-4:] if digits else "***"
+    return mask_phone(number).replace("whatsapp:", "")
 
 
 def mask_numbers_in(text: str) -> str:
     """Mask every phone-number-like run of digits inside free text."""
-    return _NUMBER_RE.sub(lambda m: mask_number(m.group(0)), text)
+    return scrub(text)
 
 
 def is_whatsapp(address: str) -> bool:
