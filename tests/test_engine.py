@@ -8,7 +8,6 @@ most two segments, except texts that quote the participant's own words.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -37,6 +36,7 @@ from flows.model import (
     StoreMood,
     UpdateParticipant,
 )
+from tests.engine_host import apply
 
 NEW_YORK = "America/New_York"
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York
@@ -119,23 +119,6 @@ class Chat:
         for event in result.events:
             self.ctx = apply(self.ctx, event)
         return result
-
-
-def apply(ctx: Context, event) -> Context:
-    """What the host's handlers would change in the next turn's context."""
-    if isinstance(event, RecordConsent | OptIn):
-        return replace(ctx, status="active")
-    if isinstance(event, OptOut):
-        return replace(ctx, status="opted_out")
-    if isinstance(event, UpdateParticipant):
-        return replace(ctx, **event.fields)
-    if isinstance(event, SaveIntention):
-        return replace(ctx, open_session=replace(ctx.open_session or SessionInfo(),
-                                                 intention=event.text))
-    if isinstance(event, RecordSessionDone):
-        done = replace(ctx.open_session or SessionInfo(), done_at=event.at)
-        return replace(ctx, open_session=None, last_session=done)
-    return ctx
 
 
 def enrolled(engine: Engine) -> Chat:

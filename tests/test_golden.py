@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -34,16 +34,11 @@ from flows import loader
 from flows.engine import Engine, Timer
 from flows.model import (
     Context,
-    OptIn,
-    OptOut,
-    RecordConsent,
-    RecordSessionDone,
     Result,
-    SaveIntention,
     SendText,
     SessionInfo,
-    UpdateParticipant,
 )
+from tests.engine_host import apply
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -136,23 +131,6 @@ def shown_inbound(say: Say) -> str:
     if say.text.strip():
         return say.text
     return "<media>" if say.media else "<blank>"
-
-
-def apply(ctx: Context, event) -> Context:
-    """The host's handlers, reduced to what the next turn's context shows."""
-    if isinstance(event, RecordConsent | OptIn):
-        return replace(ctx, status="active")
-    if isinstance(event, OptOut):
-        return replace(ctx, status="opted_out")
-    if isinstance(event, UpdateParticipant):
-        return replace(ctx, **event.fields)
-    if isinstance(event, SaveIntention):
-        return replace(ctx, open_session=replace(ctx.open_session or SessionInfo(),
-                                                 intention=event.text))
-    if isinstance(event, RecordSessionDone):
-        done = replace(ctx.open_session or SessionInfo(), done_at=event.at)
-        return replace(ctx, open_session=None, last_session=done)
-    return ctx
 
 
 def render_event(event) -> str:
