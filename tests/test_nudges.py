@@ -181,3 +181,25 @@ def test_plan_across_the_fall_back_weekend_keeps_local_times(client, services, p
     for row in rows:
         hour = datetime.fromisoformat(row["due_at"]).astimezone(zone).time()
         assert time(8, 0) <= hour < time(20, 0), row
+
+
+def test_intention_prompt_before_a_scheduled_session_and_its_reply(client, services, clock,
+                                                                   sender, db):
+    phone = Phone(client)
+    runner = client.application.test_cli_runner()
+    assert runner.invoke(args=["enroll", PHONE, "--tz", "America/New_York"]).exit_code == 0
+    for answer in ("yes", "yes", "10:30pm", "yes"):
+        phone.text(answer)
+    assert "Fri Nov 27 at 6:00 PM" in phone.text("fri 6pm")[0]
+    before = len(sender.sent)
+    drive_until(client, clock, datetime(2026, 11, 27, 1, 0, tzinfo=UTC), step=timedelta(hours=1))
+    prompts = sender.sent[before:]
+    assert len(prompts) == 1 and "intention" in prompts[0].body
+    local = clock.now()  # the prompt went out on Thursday evening, inside sending hours
+    assert local.astimezone(ZoneInfo("America/New_York")).date().isoformat() == "2026-11-26"
+    assert "open to whatever" in phone.text("I'm open to whatever needs to be seen")[0]
+    clock.set(datetime(2026, 11, 27, 23, 45, tzinfo=UTC))
+    first_question = phone.text("done")[1]
+    assert "open to whatever needs to be seen" in first_question
+    sessions = report(client)["sessions"]
+    assert len(sessions) == 1 and sessions[0]["has_intention"] and sessions[0]["done_at"]
