@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 REPAGE_AFTER = timedelta(minutes=15)
 """An open alert pages the care team again after this long without an acknowledgement."""
 
+PAGE_SLOT_WAIT = 5.0
+"""Seconds a page waits for a rate-limit slot before it goes anyway (Twilio queues
+a short excess; a care team must not wait behind a batch of nudges)."""
+
 FIRST_PAGE_GRACE = timedelta(seconds=30)
 """An alert never paged this long after it was raised is paged by the scheduler
 (its job was lost)."""
@@ -72,12 +76,21 @@ def page(services, alert_id: int) -> int:
         return 0
     sent = 0
     for number in numbers:
+        _wait_for_slot(services)
         try:
             services.sender.send(number, text)
             sent += 1
         except Exception:
             log.exception("paging %s about alert %s failed", mask_phone(number), alert_id)
     return sent
+
+
+def _wait_for_slot(services) -> None:
+    """Keep pages inside the sender rate limit, but never hold one back for long."""
+    try:
+        services.rate_limiter.acquire(PAGE_SLOT_WAIT)
+    except Exception:  # Redis is down: the page matters more than the pacing
+        log.warning("rate limit unavailable; paging without it")
 
 
 def page_due(services, now: datetime, *, enqueue: bool) -> list[int]:

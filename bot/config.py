@@ -90,6 +90,27 @@ class Settings:
             queue_name=env("RQ_QUEUE") or cls.queue_name,
         )
 
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes from_env() rebuild these settings (for worker processes)."""
+        return {
+            "BOT_ENV": self.env, "INSTANCE_PATH": self.instance_path,
+            "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
+            "TWILIO_ACCOUNT_SID": self.twilio_account_sid,
+            "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
+            "TWILIO_FROM_NUMBER": self.twilio_from_number,
+            "TWILIO_MESSAGING_SERVICE_SID": self.twilio_messaging_service_sid,
+            "TWILIO_API_BASE_URL": self.twilio_api_base_url,
+            "PUBLIC_BASE_URL": self.public_base_url, "SMS_BACKEND": self.sms_backend,
+            "CLINIC_NAME": self.clinic_name, "CLINIC_CONTACT": self.clinic_contact,
+            "PROGRAM_NAME": self.program_name, "DEFAULT_REGION": self.default_region,
+            "DEFAULT_TIMEZONE": self.default_timezone,
+            "JOURNAL_ENCRYPTION_KEY": self.journal_encryption_key,
+            "PHONE_HASH_KEY": self.phone_hash_key, "CLOCK_FILE": self.clock_file,
+            "CARE_TEAM_NUMBERS": ",".join(self.care_team_numbers),
+            "SMS_MAX_PER_SECOND": repr(self.sms_max_per_second),
+            "LOG_LEVEL": self.log_level, "RQ_QUEUE": self.queue_name,
+        }
+
     def with_overrides(self, overrides: dict | None) -> Settings:
         """A copy with the given fields replaced (unknown names are an error)."""
         if not overrides:

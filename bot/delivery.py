@@ -12,10 +12,13 @@ committed `sent` (milliseconds); see README, "Delivery guarantees".
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from bot import participants as people
 from bot.logsafe import mask_phone
@@ -28,8 +31,12 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=90)
 """How long a claimed row belongs to one worker before another may take it."""
 
+LEASE_SAFETY = timedelta(seconds=15)
+"""A claimed row is sent only this long before its lease ends (longer than the API timeout)."""
+
 SEND_THREADS = 32
-"""Concurrent API calls per job: at 150 ms a call, 16 in flight carry 100 msg/s."""
+"""Concurrent API calls per worker process: at 150 ms a call, 16 in flight carry 100 msg/s;
+the rest wait on reserved rate-limit slots."""
 
 RETRY_BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
                  timedelta(minutes=30), timedelta(hours=1))
@@ -43,105 +50,161 @@ STATUS_RANK = {"queued": 0, "sending": 1, "sent": 2, "undelivered": 3, "failed":
 """Delivery statuses in order: a late 'sent' callback never overwrites 'delivered'."""
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed row that passed its checks: everything needed to send and record it."""
+
+    row_id: int
+    token: int
+    participant_id: int
+    to: str
+    body: str
+    channel: str
+    message_key: str
+    expects_reply: str | None
+    send_by: datetime
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+_pool_lock = threading.Lock()
+
+
+def _send_pool() -> ThreadPoolExecutor:
+    """One pool per process, kept between jobs so threads keep their Twilio client."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():  # a forked child has no threads
+            _pool = ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="send")
+            _pool_pid = os.getpid()
+        return _pool
+
+
 def deliver_batch(services, ids: list[int]) -> dict[str, int]:
-    """Send a batch of scheduled rows concurrently; returns a count per outcome."""
+    """Claim and check a batch in one transaction, then send it concurrently."""
     outcomes: dict[str, int] = {}
     if not ids:
         return outcomes
-    with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(ids))) as pool:
-        for outcome in pool.map(lambda i: _safe_deliver(services, i), ids):
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return outcomes
-
-
-def _safe_deliver(services, row_id: int) -> str:
-    """deliver() that reports a crash as an outcome (the lease brings the row back)."""
-    try:
-        return deliver(services, row_id)
-    except Exception:
-        log.exception("delivering scheduled message %s failed", row_id)
-        return "error"
+    now = services.clock.now()
+    claimed = claim(services, ids, now)
+    outcomes["skipped"] = len(set(ids)) - len(claimed)
+    outgoing = check(services, claimed, now, outcomes) if claimed else []
+    if outgoing:
+        # Build the sender and limiter here, once, before any thread holds a send slot.
+        services.sender, services.rate_limiter  # noqa: B018
+    for outcome in _send_pool().map(lambda out: _safe_send(services, out), outgoing):
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return {name: count for name, count in outcomes.items() if count}
 
 
 def deliver(services, row_id: int) -> str:
     """Claim, check and send one scheduled row; returns what happened."""
-    now = services.clock.now()
-    token = claim(services, row_id, now)
-    if token is None:
-        return "skipped"
-    verdict, to, body = _check(services, row_id, token, now)
-    if verdict != "send":
-        return verdict
-    services.rate_limiter.wait()
-    now = services.clock.now()
-    if not _renew(services, row_id, token, now):
-        return "lost_lease"
-    try:
-        result = services.sender.send(to, body, status_callback=status_callback_url(services))
-    except SendError as error:
-        return _failed(services, row_id, token, error, services.clock.now())
-    _mark_sent(services, row_id, token, result, services.clock.now())
-    return "sent"
+    outcomes = deliver_batch(services, [row_id])
+    return next(iter(outcomes), "skipped")
 
 
-def claim(services, row_id: int, now: datetime) -> int | None:
-    """pending -> sending for this worker; returns the claim token (attempt number)."""
+def claim(services, ids: list[int], now: datetime) -> dict[int, int]:
+    """pending -> sending for this worker; returns each claimed id's token (attempt number)."""
     with services.db.session() as db:
-        row = db.execute(
+        rows = db.execute(
             update(ScheduledMessage)
-            .where(ScheduledMessage.id == row_id, ScheduledMessage.status == "pending",
+            .where(ScheduledMessage.id.in_(ids), ScheduledMessage.status == "pending",
                    ScheduledMessage.due_at <= now)
             .values(status="sending", lease_until=now + LEASE,
                     attempts=ScheduledMessage.attempts + 1, updated_at=now)
-            .returning(ScheduledMessage.attempts)
-        ).first()
-        return None if row is None else row[0]
+            .returning(ScheduledMessage.id, ScheduledMessage.attempts)
+        ).all()
+        return {row_id: token for row_id, token in rows}
 
 
-def _renew(services, row_id: int, token: int, now: datetime) -> bool:
-    """Still ours right before the API call? (A long rate-limit wait may have lost it.)"""
+def check(services, claimed: dict[int, int], now: datetime,
+          outcomes: dict[str, int]) -> list[Outgoing]:
+    """Decide which claimed rows go out now; settle the others in the same transaction."""
+    outgoing = []
     with services.db.session() as db:
-        result = db.execute(
-            update(ScheduledMessage)
-            .where(ScheduledMessage.id == row_id, ScheduledMessage.status == "sending",
-                   ScheduledMessage.attempts == token)
-            .values(lease_until=now + LEASE))
-        return result.rowcount == 1
+        pairs = db.execute(
+            select(ScheduledMessage, Participant)
+            .join(Participant, Participant.id == ScheduledMessage.participant_id)
+            .where(ScheduledMessage.id.in_(list(claimed)))
+            .order_by(ScheduledMessage.due_at, ScheduledMessage.id)).all()
+        session_ids = {row.session_id for row, _ in pairs if row.condition and row.session_id}
+        sessions = ({s.id: s for s in db.scalars(select(Session).where(
+            Session.id.in_(session_ids)))} if session_ids else {})
+        for row, p in pairs:
+            verdict = _verdict(row, p, sessions.get(row.session_id), now)
+            if verdict == "send":
+                outgoing.append(Outgoing(
+                    row.id, claimed[row.id], p.id, people.address_of(p), row.body or "",
+                    p.channel, row.message_key, row.expects_reply,
+                    send_by=now + LEASE - LEASE_SAFETY))
+                continue
+            verdict = _settle_unsent(row, p, verdict, now)
+            outcomes[verdict] = outcomes.get(verdict, 0) + 1
+    return outgoing
 
 
-def _check(services, row_id: int, token: int, now: datetime) -> tuple[str, str, str]:
-    """Decide whether a claimed row goes out now; settle it when it doesn't."""
+def _settle_unsent(row: ScheduledMessage, p: Participant, verdict: str, now: datetime) -> str:
+    """Put a row that may not go now back for later, or close it as expired or cancelled."""
+    if verdict == "later":
+        view = schedule.ParticipantView(timezone=p.timezone, bedtime=people.parse_clock(p.bedtime))
+        hold = max(t for t in (p.paused_until, p.hold_until, now) if t is not None)
+        due = schedule.next_allowed(hold, view)
+        if due <= row.expires_at:
+            row.status, row.due_at = "pending", due
+            row.lease_until = row.enqueued_at = None
+            row.updated_at = now
+            return "rescheduled"
+        verdict = "expired"
+    row.status = verdict
+    row.lease_until = None
+    row.updated_at = now
+    log.info("scheduled message %s kind=%s not sent: %s", row.id, row.kind, verdict)
+    return verdict
+
+
+def _safe_send(services, out: Outgoing) -> str:
+    """send() that reports a crash as an outcome (the lease brings the row back)."""
+    try:
+        return send(services, out)
+    except Exception:
+        log.exception("sending scheduled message %s failed", out.row_id)
+        return "error"
+
+
+def send(services, out: Outgoing) -> str:
+    """Wait for a rate-limit slot, send one checked row, and record what Twilio said."""
+    # The claim's lease must outlive the wait and the API call, or another worker could
+    # take the row while this one still sends it: give the row back instead of waiting on.
+    budget = (out.send_by - services.clock.now()).total_seconds()
+    if budget <= 0 or not services.rate_limiter.acquire(budget):
+        _give_back(services, out, services.clock.now())
+        return "deferred"
+    try:
+        result = services.sender.send(out.to, out.body,
+                                      status_callback=status_callback_url(services))
+    except SendError as error:
+        return _failed(services, out.row_id, out.token, error, services.clock.now())
+    _mark_sent(services, out, result, services.clock.now())
+    return "sent"
+
+
+def _give_back(services, out: Outgoing, now: datetime) -> None:
+    """A row that found no send slot in time goes back to pending for the next pass."""
     with services.db.session() as db:
-        row = db.get(ScheduledMessage, row_id)
-        p = db.get(Participant, row.participant_id)
-        verdict = _verdict(db, row, p, now)
-        if verdict == "send":
-            return "send", people.address_of(p), row.body or ""
-        if verdict == "later":
-            view = schedule.ParticipantView(timezone=p.timezone,
-                                            bedtime=people.parse_clock(p.bedtime))
-            hold = max(t for t in (p.paused_until, p.hold_until, now) if t is not None)
-            due = schedule.next_allowed(hold, view)
-            if due <= row.expires_at:
-                row.status, row.due_at = "pending", due
-                row.lease_until = row.enqueued_at = None
-                row.updated_at = now
-                return "rescheduled", "", ""
-            verdict = "expired"
-        row.status = verdict
-        row.lease_until = None
-        row.updated_at = now
-        log.info("scheduled message %s kind=%s not sent: %s", row.id, row.kind, verdict)
-        return verdict, "", ""
+        db.execute(update(ScheduledMessage).where(
+            ScheduledMessage.id == out.row_id, ScheduledMessage.status == "sending",
+            ScheduledMessage.attempts == out.token,
+        ).values(status="pending", lease_until=None, enqueued_at=None, updated_at=now))
 
 
-def _verdict(db, row: ScheduledMessage, p: Participant, now: datetime) -> str:
+def _verdict(row: ScheduledMessage, p: Participant, session: Session | None,
+             now: datetime) -> str:
     """send, later (paused, held or outside the window), expired or cancelled."""
     if p.status not in LIVE or not p.phone:
         return "cancelled"
     if now > row.expires_at:
         return "expired"
-    if row.condition and not _condition_holds(db, row):
+    if row.condition and not _condition_holds(row.condition, session):
         return "cancelled"
     if (p.paused_until and p.paused_until > now) or (p.hold_until and p.hold_until > now):
         return "later"
@@ -151,34 +214,35 @@ def _verdict(db, row: ScheduledMessage, p: Participant, now: datetime) -> str:
     return "send"
 
 
-def _condition_holds(db, row: ScheduledMessage) -> bool:
+def _condition_holds(condition: str, session: Session | None) -> bool:
     """Send-time conditions named in the plan."""
-    session = db.get(Session, row.session_id) if row.session_id else None
-    if row.condition == "therapy_not_booked":
+    if condition == "therapy_not_booked":
         return session is not None and session.therapy_booked is False
-    if row.condition == "has_action":
+    if condition == "has_action":
         return session is not None and bool(session.action)
     return True
 
 
-def _mark_sent(services, row_id: int, token: int, result, now: datetime) -> None:
-    """Twilio took it: record the SID, and a message row for the history."""
+def _mark_sent(services, out: Outgoing, result, now: datetime) -> None:
+    """Twilio took it: record the SID on the row, and a message row for the history."""
+    sent = {"status": "sent", "twilio_sid": result.sid, "sent_at": now, "lease_until": None,
+            "updated_at": now}
     with services.db.session() as db:
-        row = db.get(ScheduledMessage, row_id)
-        if row.status != "sending" or row.attempts != token:
-            log.warning("scheduled message %s changed hands during its send", row_id)
-        row.status, row.twilio_sid, row.sent_at = "sent", result.sid, now
-        row.lease_until, row.updated_at = None, now
-        p = db.get(Participant, row.participant_id)
-        db.add(Message(participant_id=row.participant_id, direction="out",
-                       twilio_sid=result.sid, scheduled_id=row.id, key=row.message_key,
-                       channel=p.channel, status="sent", body=row.body,
-                       segments=result.segments or sms_text.segments(row.body or ""),
-                       created_at=now, updated_at=now))
-        expects = row.expects_reply
-        participant_id = row.participant_id
-    if expects:
-        _await_reply(services, participant_id, expects)
+        ours = db.execute(update(ScheduledMessage).where(
+            ScheduledMessage.id == out.row_id, ScheduledMessage.status == "sending",
+            ScheduledMessage.attempts == out.token).values(**sent)).rowcount
+        if not ours:
+            # The text did go out, so the row says so, whoever holds it now.
+            log.warning("scheduled message %s changed hands during its send", out.row_id)
+            db.execute(update(ScheduledMessage).where(ScheduledMessage.id == out.row_id)
+                       .values(**sent))
+        db.execute(insert(Message).values(
+            participant_id=out.participant_id, direction="out", twilio_sid=result.sid,
+            scheduled_id=out.row_id, key=out.message_key, channel=out.channel, status="sent",
+            body=out.body, segments=result.segments or sms_text.segments(out.body),
+            num_media=0, attempts=0, created_at=now, updated_at=now))
+    if out.expects_reply:
+        _await_reply(services, out.participant_id, out.expects_reply)
 
 
 def _await_reply(services, participant_id: int, expects: str) -> None:

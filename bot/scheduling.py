@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from bot import participants as people
 from bot.storage.models import Message, Participant, ScheduledMessage, Session
@@ -25,7 +25,17 @@ REQUEUE_AFTER = timedelta(seconds=20)
 (its job was lost with Redis, or is stuck behind a dead worker)."""
 
 BATCH_SIZE = 50
-"""Scheduled-message ids per RQ job: one job sends a batch with a thread pool."""
+"""Most scheduled-message ids per RQ job: one job claims a batch and sends it with a
+thread pool."""
+
+BATCH_SECONDS = 5.0
+"""A batch holds at most this many seconds of sending at the rate limit (so at 1 msg/s
+a worker does not claim 50 rows that would wait nearly a minute for their turn)."""
+
+HANDOVER_SECONDS = REQUEUE_AFTER.total_seconds() / 2
+"""Rows waiting in RQ unclaimed are kept to this many seconds of sending: a long backlog
+stays in the database, so no row waits in the queue past REQUEUE_AFTER and is handed
+over twice."""
 
 DISPATCH_LIMIT = 5000
 """Most rows one dispatch pass hands over (the next pass takes the rest)."""
@@ -66,11 +76,12 @@ def schedule_plan(turn, plan_name: str, anchor_at: datetime) -> list[ScheduledMe
     rows = []
     variables = {**services.variables, "name": p.name or "",
                  "action": quote(session.action) if session and session.action else ""}
-    for item in planned:
-        scope = _scope(plan_name, session, anchor_at, item.scope)
-        row = db.scalars(select(ScheduledMessage).where(
-            ScheduledMessage.participant_id == p.id, ScheduledMessage.kind == item.kind,
-            ScheduledMessage.scope == scope)).first()
+    scopes = [_scope(plan_name, session, anchor_at, item.scope) for item in planned]
+    known = {(row.kind, row.scope): row for row in db.scalars(select(ScheduledMessage).where(
+        ScheduledMessage.participant_id == p.id,
+        ScheduledMessage.scope.in_(set(scopes))))} if planned else {}
+    for item, scope in zip(planned, scopes, strict=True):
+        row = known.get((item.kind, scope))
         if row is None:
             row = ScheduledMessage(participant_id=p.id, kind=item.kind, scope=scope,
                                    created_at=now)
@@ -137,16 +148,39 @@ def release_expired_leases(services, now: datetime) -> int:
 
 def due_ids(services, now: datetime, limit: int = DISPATCH_LIMIT) -> list[int]:
     """Pending rows that are due and not handed to RQ recently; marks them handed over."""
+    rate = services.settings.sms_max_per_second
     with services.db.session() as db:
-        ids = list(db.scalars(select(ScheduledMessage.id).where(
-            ScheduledMessage.status == "pending", ScheduledMessage.due_at <= now,
-            or_(ScheduledMessage.enqueued_at.is_(None),
-                ScheduledMessage.enqueued_at < now - REQUEUE_AFTER),
-        ).order_by(ScheduledMessage.due_at, ScheduledMessage.id).limit(limit)))
+        waiting = db.scalar(select(func.count()).select_from(ScheduledMessage).where(
+            _due(now), ScheduledMessage.enqueued_at >= now - REQUEUE_AFTER))
+        room = min(limit, max(BATCH_SIZE, int(rate * HANDOVER_SECONDS)) - waiting)
+        if room <= 0:
+            return []
+        ids = list(db.scalars(select(ScheduledMessage.id).where(_due(now), or_(
+            ScheduledMessage.enqueued_at.is_(None),
+            ScheduledMessage.enqueued_at < now - REQUEUE_AFTER,
+        )).order_by(ScheduledMessage.due_at, ScheduledMessage.id).limit(room)))
         if ids:
             db.execute(update(ScheduledMessage).where(ScheduledMessage.id.in_(ids))
                        .values(enqueued_at=now))
         return ids
+
+
+def all_due_ids(services, now: datetime, limit: int = DISPATCH_LIMIT) -> list[int]:
+    """Every pending row that is due, handed to RQ or not (`nudges run-due`)."""
+    with services.db.session() as db:
+        return list(db.scalars(select(ScheduledMessage.id).where(_due(now))
+                               .order_by(ScheduledMessage.due_at, ScheduledMessage.id)
+                               .limit(limit)))
+
+
+def _due(now: datetime):
+    """The condition of a pending row whose time has come."""
+    return and_(ScheduledMessage.status == "pending", ScheduledMessage.due_at <= now)
+
+
+def batch_size(rate_per_second: float) -> int:
+    """Ids per job: BATCH_SECONDS of sending at the rate limit, 1 to BATCH_SIZE."""
+    return max(1, min(BATCH_SIZE, int(rate_per_second * BATCH_SECONDS)))
 
 
 def stuck_inbound_ids(services, now: datetime) -> list[int]:
@@ -172,8 +206,9 @@ def dispatch_due(services, now: datetime | None = None) -> int:
     now = now or services.clock.now()
     release_expired_leases(services, now)
     ids = due_ids(services, now)
-    for start in range(0, len(ids), BATCH_SIZE):
-        jobs.enqueue_scheduled(services, ids[start:start + BATCH_SIZE])
+    size = batch_size(services.settings.sms_max_per_second)
+    for start in range(0, len(ids), size):
+        jobs.enqueue_scheduled(services, ids[start:start + size])
     for message_id in stuck_inbound_ids(services, now):
         jobs.enqueue_inbound_retry(services, message_id)
     stuck = stuck_outbound_ids(services, now)
@@ -186,5 +221,4 @@ def dispatch_due(services, now: datetime | None = None) -> int:
 def pending_count(services, now: datetime) -> int:
     """How many pending rows are due now (operators watching the queue)."""
     with services.db.session() as db:
-        return len(db.scalars(select(ScheduledMessage.id).where(and_(
-            ScheduledMessage.status == "pending", ScheduledMessage.due_at <= now))).all())
+        return db.scalar(select(func.count()).select_from(ScheduledMessage).where(_due(now)))

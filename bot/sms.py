@@ -181,6 +181,9 @@ class TwilioSender:
         # One Client (and requests Session) per thread: the SDK builds its domain objects
         # lazily and requests does not promise a Session is safe to share.
         self._local = threading.local()
+        # The SDK imports its API modules on first use (~80 ms); do that now, not while
+        # send threads hold reserved rate-limit slots (they would all go out at once).
+        self._client().api.v2010.account.messages  # noqa: B018
 
     def _client(self) -> Client:
         client = getattr(self._local, "client", None)

@@ -68,18 +68,7 @@ def rq_services(rq_settings, db, redis_conn, clock_file):
 
 def worker_env(settings) -> dict[str, str]:
     """The environment a worker subprocess needs to reach the same everything."""
-    env = dict(os.environ)
-    env.update(
-        BOT_ENV="test", DATABASE_URL=settings.database_url, REDIS_URL=settings.redis_url,
-        TWILIO_ACCOUNT_SID=settings.twilio_account_sid,
-        TWILIO_AUTH_TOKEN=settings.twilio_auth_token,
-        TWILIO_FROM_NUMBER=settings.twilio_from_number,
-        TWILIO_API_BASE_URL=settings.twilio_api_base_url, SMS_BACKEND="twilio",
-        JOURNAL_ENCRYPTION_KEY=settings.journal_encryption_key,
-        PHONE_HASH_KEY=settings.phone_hash_key, CLOCK_FILE=settings.clock_file,
-        INSTANCE_PATH=settings.instance_path, SMS_MAX_PER_SECOND="100", LOG_LEVEL="WARNING",
-    )
-    return env
+    return {**os.environ, **settings.to_env(), "LOG_LEVEL": "WARNING"}
 
 
 def start_worker(settings, *, burst: bool) -> subprocess.Popen:
