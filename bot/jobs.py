@@ -8,11 +8,15 @@ worker process builds its adapters once (`worker_services`) and reuses them.
 from __future__ import annotations
 
 import logging
+import sys
 
 log = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 600
 """Seconds one job may run (a batch waits on the shared rate limit)."""
+
+SWITCH_INTERVAL = 0.001
+"""Seconds a thread may hold the GIL while another waits (worker processes only)."""
 
 _services = None
 
@@ -26,6 +30,9 @@ def worker_services():
         from bot.services import build_services
 
         settings = Settings.from_env()
+        # Send threads sleep until their rate-limit slot; a woken thread waits for the GIL
+        # up to the switch interval (5 ms by default) and too late a wake wastes the slot.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         configure_logging(settings.log_level)
         _services = build_services(settings)
         # The sender's first use imports much of the twilio SDK: pay that at start,

@@ -52,9 +52,9 @@ def test_a_caller_that_cannot_wait_long_enough_books_no_slot(redis_conn):
 def test_a_sender_woken_late_gives_its_slot_up_and_takes_another(redis_conn, monkeypatch):
     limiter = RateLimiter(redis_conn, rate_per_second=50)
     reserved = []
-    real_reserve = limiter.reserve
+    real_reserve = limiter._reserve
 
-    def reserve(max_ahead=ratelimit.MAX_RESERVE_AHEAD):
+    def reserve(max_ahead):
         reserved.append(real_reserve(max_ahead))
         return reserved[-1]
 
@@ -66,11 +66,12 @@ def test_a_sender_woken_late_gives_its_slot_up_and_takes_another(redis_conn, mon
         sleeps.append(seconds)
         real_sleep(seconds + (5 * ratelimit.LATE_TOLERANCE if len(sleeps) == 1 else 0))
 
-    limiter.reserve = reserve
+    limiter._reserve = reserve
     limiter.reserve()  # someone else holds the current slot, so ours is in the future
+    reserved.clear()
     monkeypatch.setattr(ratelimit.time, "sleep", oversleep)
     assert limiter.acquire() is True
-    assert len(reserved) == 3, "the late slot was used instead of a fresh one"
+    assert len(reserved) == 2, "the late slot was used instead of a fresh one"
 
 
 def test_settings_survive_the_trip_to_a_worker_process(tmp_path):
@@ -172,3 +173,16 @@ def test_expired_rows_in_a_batch_are_settled_without_a_send(services, sender, cl
         db.get(ScheduledMessage, ids[0]).expires_at = clock.now() - timedelta(minutes=1)
     assert delivery.deliver_batch(services, ids) == {"expired": 1, "sent": 1}
     assert [t.body for t in sender.sent] == ["walk reminder 1"]
+
+
+def test_slots_are_placed_by_the_quickest_round_trip_to_redis():
+    clock = ratelimit._RedisClock()
+    clock.observe(10.0, 1_000_000_000, 10.2)  # a slow answer: Redis read its clock at ~10.1
+    clock.observe(11.0, 1_000_900_500, 11.001)  # a quick one pins it to 11.0005
+    assert clock.local(1_001_900_500) == pytest.approx(12.0005)
+    clock.observe(11.5, 1_001_700_000, 11.9)  # slow again: ignored
+    assert clock.local(1_001_900_500) == pytest.approx(12.0005)
+    later = 11.001 + ratelimit.OFFSET_MAX_AGE + 1
+    clock.observe(later, 1_000_900_000 + int((later - 11.0) * 1e6), later + 0.01)
+    # Redis read its clock mid-way (later + 0.005): the new view replaces the old one.
+    assert clock.local(1_001_900_000) == pytest.approx(12.005, abs=1e-4), "an old view kept"
