@@ -1,0 +1,60 @@
+"""The benchmarks run end to end at tiny sizes and their correctness outputs hold.
+
+Only what a participant or the carrier would notice is asserted (every nudge
+sent once, the per-second limit kept, every text answered, no process left
+behind); timings never are.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from bench import send_rate, webhook_turn
+
+pytestmark = pytest.mark.integration
+
+SMOKE_RATE = 20.0
+"""A low SMS_MAX_PER_SECOND, so 40 messages span two seconds of rate limit."""
+
+
+def running(pid: int) -> bool:
+    """Whether a process with this id still exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def run_send_rate(db, redis_url, **options) -> dict:
+    """The send-rate benchmark at smoke size on the suite's database and Redis."""
+    return send_rate.run(40, latency=0.01, rate=SMOKE_RATE, database_url=db.url,
+                         redis_url=redis_url, fresh_schema=False, **options)
+
+
+def test_send_rate_sends_every_nudge_once_and_stops_its_workers(db, redis_url):
+    result = run_send_rate(db, redis_url, baseline_messages=40)
+    assert result["rows_by_status"] == {"sent": 40}
+    assert result["texts_received"] == 40
+    assert result["duplicates"] == 0 and result["baseline_duplicates"] == 0
+    assert len(result["worker_pids"]) == 2
+    assert not any(running(pid) for pid in result["worker_pids"])
+
+
+def test_send_rate_never_exceeds_the_limit_in_any_second(db, redis_url):
+    result = run_send_rate(db, redis_url, baseline_messages=0)
+    assert result["rows_by_status"] == {"sent": 40}
+    assert result["pipeline_max_per_second"] <= SMOKE_RATE
+
+
+def test_webhook_answers_every_turn_and_stores_the_journal(db):
+    # 2 participants x (5 enrollment texts + 2 whole 7-text conversations):
+    # 20 warm-up turns and 8 timed ones make 28 conversation turns.
+    result = webhook_turn.run(8, participants=2, database_url=db.url, fresh_schema=False,
+                              memory=False)
+    assert result["turns_without_reply"] == 0
+    assert result["inbound_processed"] == 2 * 5 + 28
+    assert result["sessions_done"] == 4
+    assert result["journal_entries"] == 4 * 5
