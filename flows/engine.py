@@ -285,7 +285,7 @@ class Engine:
     def _begin(self, turn: _Turn, flow_id: str) -> None:
         """Enter flow_id at its first step and ask it."""
         flow = self.defs.flows[flow_id]
-        turn.state.pop("awaiting", None)
+        _stop_awaiting(turn)
         turn.state.update(flow=flow_id, step=flow.start)
         self._ask(turn, flow.step(flow.start))
 
@@ -355,13 +355,15 @@ class Engine:
         """A nudge expecting a reply went out: wait for that reply."""
         if timer.expects_reply == "intention":
             turn.state.update(flow="intention", step=self.defs.flows["intention"].start)
-            turn.state.pop("awaiting", None)
+            _stop_awaiting(turn)
         elif timer.expects_reply in REPLY_TIMERS and not turn.state.get("flow"):
+            _stop_awaiting(turn)
             turn.state["awaiting"] = timer.expects_reply
 
     def _awaited_reply(self, turn: _Turn, raw: str, now: datetime) -> None:
         """Handle the reply to a mood, therapy or keep-going question."""
         awaiting = turn.state.pop("awaiting")
+        asked_again = turn.state.pop("asked_again", False)
         if awaiting == "mood":
             score = answers.parse_mood(raw)
             if score is not None:
@@ -381,6 +383,13 @@ class Engine:
                     turn.emit(EndCourse(now))
                 turn.say("keep_going.yes" if keep else "keep_going.no")
                 return
+        if not asked_again:
+            # Not the answer we asked for: keep the words, and ask once more, gently.
+            if turn.ctx.last_session is not None:
+                turn.emit(SaveJournalEntry("note", answers.clean_text(raw)))
+            turn.state.update(awaiting=awaiting, asked_again=True)
+            turn.say(f"{awaiting}.again")
+            return
         self._free_text(turn, raw)
 
     def _free_text(self, turn: _Turn, raw: str) -> None:
@@ -390,6 +399,12 @@ class Engine:
             turn.say("note.saved")
         else:
             turn.say("fallback")
+
+
+def _stop_awaiting(turn: _Turn) -> None:
+    """Forget a question a nudge asked (a flow or a newer question takes its place)."""
+    turn.state.pop("awaiting", None)
+    turn.state.pop("asked_again", None)
 
 
 _CARRIER_WORDS = {"STOP": keywords.OPT_OUT, "START": keywords.OPT_IN, "HELP": keywords.HELP}

@@ -46,7 +46,8 @@ ENGINE_MESSAGES = frozenset(
      "journal.header", "journal.truncated", "note.saved", "fallback", "skip.nothing",
      "pause.confirm", "resume.confirm", "media.only", "empty.text", "flood.notice",
      "mood.saved", "mood.low", "therapy.booked", "therapy.not_booked", "finished.confirm",
-     "keep_going.yes", "keep_going.no", "delete.ask", "delete.done", "delete.kept",
+     "keep_going.yes", "keep_going.no", "mood.again", "therapy_booked.again",
+     "keep_going.again", "delete.ask", "delete.done", "delete.kept",
      "session.saved", "session.skipped", "safety.crisis", "safety.emergency",
      "safety.urgent", "safety.gentle"}
 )

@@ -599,6 +599,19 @@ def test_unreadable_mood_reply_is_kept_as_a_note(engine):
     chat.timer("mood")
     result = chat.send("feeling meh")
     assert others(result) == [SaveJournalEntry("note", "feeling meh")]
+    assert keys(result) == ["mood.again"], "an unreadable reply should be asked once more"
+    result = chat.send("ok maybe a 2")
+    assert others(result) == [StoreMood(2)] and keys(result) == ["mood.low"]
+    assert chat.state == {}
+
+
+def test_a_question_is_asked_again_only_once(engine):
+    chat = Chat(engine, context(last_session=done_session()))
+    chat.timer("therapy_booked")
+    assert keys(chat.send("I will call them")) == ["therapy_booked.again"]
+    result = chat.send("when I can")
+    assert others(result) == [SaveJournalEntry("note", "when I can")]
+    assert keys(result) == ["note.saved"] and chat.state == {}
 
 
 def test_therapy_booked_no(engine):

@@ -215,6 +215,8 @@ SCRIPTS: dict[str, tuple[Context, list]] = {
         [Nudge("nudge.avoid.checkin", "mood"), Say("4"),
          Nudge("nudge.avoid.checkin", "mood", wait=24 * HOURS), Say("honestly about a 1"),
          Nudge("nudge.avoid.checkin", "mood", wait=24 * HOURS), Say("not sure how I feel"),
+         Say("ok, a 3"), Nudge("nudge.avoid.checkin", "mood", wait=24 * HOURS),
+         Say("tired"), Say("still tired"),
          Nudge("nudge.therapy.ask", "therapy_booked", wait=2 * HOURS), Say("not yet")],
     ),
 }
