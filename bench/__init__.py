@@ -34,19 +34,11 @@ def database_kind(url: str) -> str:
 
 def fresh_database(url: str):
     """A Database at the latest migration, emptied first (PostgreSQL tables are dropped)."""
-    from sqlalchemy import text
-
     from bot.storage import Database
-    from bot.storage.models import Base
 
-    if not url.startswith("sqlite"):
-        # The same reset as the test suite: an earlier run may have left its tables behind.
-        db = Database(url)
-        with db.engine.begin() as conn:
-            Base.metadata.drop_all(conn)
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        db.dispose()
     db = Database(url)
+    if not url.startswith("sqlite"):
+        db.drop_all()  # an earlier run may have left its tables behind
     db.upgrade()
     return db
 
@@ -108,10 +100,10 @@ def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else 0.0
 
 
-def print_table(rows: Sequence[tuple[str, str, str]], header: tuple[str, str, str]) -> None:
-    """Three aligned columns: what, baseline, measured."""
+def print_table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> None:
+    """Aligned columns: what (left), then baseline, measured and so on (right)."""
     table = [header, *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for n, row in enumerate(table):
         print("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
                         for i, cell in enumerate(row)))

@@ -158,7 +158,7 @@ def run_baseline(services, fake, messages: int) -> dict:
     limiter = RateLimiter(services.redis, s.sms_max_per_second)
 
     def send(n: int) -> None:
-        limiter.wait()
+        limiter.acquire()
         sender.send(_number(n, 3), f"baseline reminder {n}")
 
     fake.clear()
@@ -192,23 +192,27 @@ def measure(fake) -> dict:
 # ---------------------------------------------------------------- pipeline
 
 
-def add_due_nudges(services, count: int) -> None:
-    """Active participants with one due nudge each (the shape tests/test_rq_delivery uses)."""
+def add_due_nudges(services, count: int) -> list[int]:
+    """Active participants with one due nudge each; returns the scheduled row ids."""
     from bot import participants as people
     from bot.phones import parse_address
     from bot.storage.models import ScheduledMessage
 
     now = services.clock.now()
+    rows = []
     with services.db.session() as db:
         for n in range(count):
             p = people.create(db, parse_address(_number(n, 2)), services.phone_hash_key, now,
                               timezone="America/New_York")
             p.status = "active"
-            db.add(ScheduledMessage(
+            rows.append(ScheduledMessage(
                 participant_id=p.id, plan="post_session", kind="exercise", scope=f"bench{n}",
                 message_key="nudge.exercise.day1", body=f"walk reminder {n}", priority=1,
                 due_at=now - timedelta(minutes=1), expires_at=now + timedelta(hours=6),
                 status="pending", created_at=now, updated_at=now))
+        db.add_all(rows)
+        db.flush()
+        return [row.id for row in rows]
 
 
 def worker_env(settings) -> dict[str, str]:

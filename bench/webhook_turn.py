@@ -271,14 +271,7 @@ def report(result: dict) -> None:
             ("retained after the turns (KiB)", f"{r['baseline_retained_kib']:.0f}",
              f"{r['retained_kib']:.0f}", "-"),
         ]
-    width = [max(len(row[i]) for row in rows) for i in range(4)]
-    header = ("", "baseline", "webhook", "ratio")
-    width = [max(w, len(h)) for w, h in zip(width, header, strict=True)]
-    for n, row in enumerate([header, *rows]):
-        print("  ".join(c.ljust(width[i]) if i == 0 else c.rjust(width[i])
-                        for i, c in enumerate(row)))
-        if n == 0:
-            print("  ".join("-" * w for w in width))
+    bench.print_table(rows, header=("", "baseline", "webhook", "ratio"))
     print(f"median by text: DONE {r['done_median_ms']:.2f} ms, journal answer "
           f"{r['answer_median_ms']:.2f} ms, JOURNAL {r['journal_median_ms']:.2f} ms")
     print(f"stored: {r['journal_entries']} journal entries, {r['sessions_done']} sessions done, "

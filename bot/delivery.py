@@ -97,12 +97,6 @@ def deliver_batch(services, ids: list[int]) -> dict[str, int]:
     return {name: count for name, count in outcomes.items() if count}
 
 
-def deliver(services, row_id: int) -> str:
-    """Claim, check and send one scheduled row; returns what happened."""
-    outcomes = deliver_batch(services, [row_id])
-    return next(iter(outcomes), "skipped")
-
-
 def claim(services, ids: list[int], now: datetime) -> dict[int, int]:
     """pending -> sending for this worker; returns each claimed id's token (attempt number)."""
     with services.db.session() as db:
@@ -146,9 +140,8 @@ def check(services, claimed: dict[int, int], now: datetime,
 def _settle_unsent(row: ScheduledMessage, p: Participant, verdict: str, now: datetime) -> str:
     """Put a row that may not go now back for later, or close it as expired or cancelled."""
     if verdict == "later":
-        view = schedule.ParticipantView(timezone=p.timezone, bedtime=people.parse_clock(p.bedtime))
         hold = max(t for t in (p.paused_until, p.hold_until, now) if t is not None)
-        due = schedule.next_allowed(hold, view)
+        due = schedule.next_allowed(hold, _window(p))
         if due <= row.expires_at:
             row.status, row.due_at = "pending", due
             row.lease_until = row.enqueued_at = None
@@ -208,10 +201,14 @@ def _verdict(row: ScheduledMessage, p: Participant, session: Session | None,
         return "cancelled"
     if (p.paused_until and p.paused_until > now) or (p.hold_until and p.hold_until > now):
         return "later"
-    view = schedule.ParticipantView(timezone=p.timezone, bedtime=people.parse_clock(p.bedtime))
-    if schedule.next_allowed(now, view) > now:
+    if schedule.next_allowed(now, _window(p)) > now:
         return "later"  # a late job (say, after a Redis outage) must not text at night
     return "send"
+
+
+def _window(p: Participant) -> schedule.ParticipantView:
+    """What decides the participant's sending window: their zone and bedtime."""
+    return schedule.ParticipantView(timezone=p.timezone, bedtime=people.parse_clock(p.bedtime))
 
 
 def _condition_holds(condition: str, session: Session | None) -> bool:
@@ -313,7 +310,7 @@ def send_outbound(services, ids: list[int]) -> None:
         if not live:
             _settle_outbound(services, message_id, "failed", None, None)
             continue
-        services.rate_limiter.wait()
+        services.rate_limiter.acquire()
         try:
             result = services.sender.send(to, body, status_callback=status_callback_url(services))
         except SendError as error:

@@ -35,9 +35,6 @@ def worker_services():
         sys.setswitchinterval(SWITCH_INTERVAL)
         configure_logging(settings.log_level)
         _services = build_services(settings)
-        # The sender's first use imports much of the twilio SDK: pay that at start,
-        # not while the first job's threads hold rate-limit slots.
-        _services.sender  # noqa: B018
     return _services
 
 

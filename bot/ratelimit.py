@@ -85,10 +85,6 @@ class RateLimiter:
             if time.monotonic() - slot <= LATE_TOLERANCE:
                 return True
 
-    def wait(self) -> None:
-        """Block until this caller may send one message."""
-        self.acquire()
-
 
 class _RedisClock:
     """Maps Redis' clock onto this process's monotonic clock.
@@ -124,6 +120,3 @@ class NoLimit:
     def acquire(self, budget: float = float("inf")) -> bool:
         """Return at once: there is always a slot."""
         return True
-
-    def wait(self) -> None:
-        """Return at once."""

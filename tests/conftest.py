@@ -33,19 +33,11 @@ def migrated_db(request, tmp_path_factory):
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
     else:
         url = os.environ["TEST_DATABASE_URL"]
-        _drop_everything(url)
     db = Database(url)
+    if request.param != "sqlite":
+        db.drop_all()  # start from an empty schema (tables left by an earlier run)
     db.upgrade()
     yield db
-    db.dispose()
-
-
-def _drop_everything(url: str) -> None:
-    """Start PostgreSQL from an empty schema (tables left by an earlier run)."""
-    db = Database(url)
-    with db.engine.begin() as conn:
-        Base.metadata.drop_all(conn)
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     db.dispose()
 
 

@@ -19,12 +19,11 @@ import pytest
 from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
+from bench import send_rate
 from bot import jobs, scheduling
-from bot import participants as people
 from bot.clock import FileClock
 from bot.delivery import LEASE
 from bot.fake_twilio import FakeTwilio
-from bot.phones import parse_address
 from bot.services import build_services
 from bot.storage.models import ScheduledMessage
 from tests.conftest import AUTH_TOKEN, PHONE, START, Phone, make_settings
@@ -88,24 +87,8 @@ def work_in_process(services) -> None:
 
 
 def add_participants(services, count: int) -> list[int]:
-    """Active participants with one due nudge each; returns the scheduled row ids."""
-    now = services.clock.now()
-    ids = []
-    with services.db.session() as db:
-        for n in range(count):
-            address = parse_address(f"+1555200{n:04d}")
-            p = people.create(db, address, services.phone_hash_key, now,
-                              timezone="America/New_York")
-            p.status = "active"
-            row = ScheduledMessage(
-                participant_id=p.id, plan="post_session", kind="exercise", scope=f"bulk{n}",
-                message_key="nudge.exercise.day1", body=f"walk reminder {n}", priority=1,
-                due_at=now - timedelta(minutes=1), expires_at=now + timedelta(hours=6),
-                status="pending", created_at=now, updated_at=now)
-            db.add(row)
-            db.flush()
-            ids.append(row.id)
-    return ids
+    """Active participants (+15552000000, ...) with one due nudge each; the row ids."""
+    return send_rate.add_due_nudges(services, count)
 
 
 def statuses(services) -> dict[int, str]:

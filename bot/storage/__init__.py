@@ -58,6 +58,16 @@ class Database:
 
         command.upgrade(alembic_config(self.url), revision)
 
+    def drop_all(self) -> None:
+        """Drop every table and Alembic's record of them (tests and benchmarks start clean)."""
+        from sqlalchemy import text
+
+        from bot.storage.models import Base
+
+        with self.engine.begin() as conn:
+            Base.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
         from sqlalchemy import text
