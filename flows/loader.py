@@ -48,7 +48,7 @@ ENGINE_MESSAGES = frozenset(
      "mood.saved", "mood.low", "therapy.booked", "therapy.not_booked", "finished.confirm",
      "keep_going.yes", "keep_going.no", "mood.again", "therapy_booked.again",
      "keep_going.again", "delete.ask", "delete.done", "delete.kept",
-     "session.saved", "session.skipped", "safety.crisis", "safety.emergency",
+     "session.saved", "session.skipped", "safety.crisis", "safety.emergency", "safety.other_person",
      "safety.urgent", "safety.gentle"}
 )
 """Message keys the engine and host use by name: every one must exist."""

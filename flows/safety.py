@@ -452,9 +452,16 @@ def reply_key(assessment: Assessment) -> str | None:
     first), and an emergency happening to someone else with guidance for helping them.
     A `check` gets no template here: the host asks the safety question.
     """
-    if assessment.level == CHECK:
+    if assessment.level == CHECK or not (assessment.alert or assessment.gentle):
         return None
-    return assessment.reply_key
+    key = getattr(assessment, "reply_key", None)
+    if key:
+        return key
+    category = _CATEGORIES.get(assessment.category or "")
+    if category is not None and category.level == assessment.level and category.reply_key:
+        return category.reply_key
+    return "safety.crisis" if assessment.level == CRISIS else (
+        "safety.urgent" if assessment.level == URGENT else "safety.gentle")
 
 
 # ---------------------------------------------------------------- the rules' own examples

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from functools import lru_cache
 
 from flows.safety_phrases import TOKEN, finder
 
@@ -70,6 +71,10 @@ class Normaliser:
             for form in _deletions(word):
                 self._typo_index.setdefault(form, word)
         self._known = self.vocabulary | self._spelling_keys | self.not_typos
+        self._phrase_starts = frozenset(p.split()[0] for p in self.phrases)
+        self._phrase_starts |= {p[:3] for p in self.phrases}  # "kms", "sh'd"
+        # Most words of most texts are ordinary and recur: repair each word once.
+        self.repair = lru_cache(maxsize=8192)(self._repair)
 
     # ------------------------------------------------------------ word repairs
 
@@ -134,7 +139,7 @@ class Normaliser:
         fixed = self._typo(token)
         if fixed != token:
             return fixed
-        if len(token) >= 6 and token.isalpha():
+        if len(token) >= 6 and token.isalpha() and any(w in token for w in self.join_needs):
             return self._split(token)
         return token
 
@@ -151,11 +156,11 @@ class Normaliser:
         before = text
         if any(c in text for c in "0123456789@$*!"):
             text = _MASKED.sub(self._unmask, text)
-        if " " in text and ("." in text or "-" in text or " " in text):
+        if sum(len(t) == 1 for t in tokens) >= 3:
             text = _SPELLED.sub(self._unspell, text)
         if text != before:
             tokens = TOKEN.findall(text)
-        repaired = {t: self._repair(t) for t in set(tokens) if len(t) >= 5
+        repaired = {t: self.repair(t) for t in set(tokens) if len(t) >= 5
                     and t not in self._known}
         for token, fixed in repaired.items():
             if fixed != token:
@@ -167,7 +172,7 @@ class Normaliser:
         words = TOKEN.findall(text) if text != before else tokens
         for word in self._spelling_keys.intersection(words):
             text = finder(word, "[\\w']").sub(self.spellings[word], text)
-        if self._phrase_re is not None:
+        if self._phrase_re is not None and not self._phrase_starts.isdisjoint(words):
             text = self._phrase_re.sub(lambda m: self.phrases[m.group(0)], text)
         if " 2 " in text or " too " in text:
             text = f" {text} "
