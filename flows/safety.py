@@ -96,6 +96,11 @@ RULESET = safety_rules.load()
 _NORMALISER = Normaliser(RULESET.normalise)
 _CUES = RULESET.cues
 _CATEGORIES = RULESET.categories
+CRISIS_ORDER = tuple(c.name for c in _CATEGORIES.values() if c.level == CRISIS)
+"""Which crisis category names the assessment when several match (911-first ones lead)."""
+URGENT_ORDER = tuple(c.name for c in _CATEGORIES.values() if c.level == URGENT)
+"""Which urgent category names the assessment when several match."""
+CHECK_CATEGORIES = tuple(c.name for c in _CATEGORIES.values() if c.level == CHECK)
 
 # A clause ends at punctuation or a conjunction that starts a new thought, so that
 # "I'm not suicidal but I keep thinking about pills" keeps the second half.
@@ -467,31 +472,31 @@ def reply_key(assessment: Assessment) -> str | None:
 # ---------------------------------------------------------------- the rules' own examples
 
 
-def rule_verdict(rule: safety_rules.Rule, text: str) -> tuple[str, str] | None:
+def _verdict(compiled: _Compiled, text: str) -> tuple[str, str] | None:
     """(level, category) the rule alone gives text, or None when it does not fire."""
-    found = _findings(_Context(text), next(c for c in _COMPILED if c.rule is rule))
+    found = _findings(_Context(text), compiled)
     if not found:
         return None
     best = min(found, key=lambda f: _LEVEL_RANK[f.level])
     return best.level, best.category
 
 
-def check_examples() -> list[str]:
+def check_examples(compiled_rules: tuple[_Compiled, ...] | list[_Compiled] = _COMPILED) -> list[str]:
     """Every rule example that its rule misses and every counter-example it fires on.
 
     An example holds when the rule alone gives its own level for it; a counter-example
     holds when the rule gives it nothing, or only a gentle mention.
     """
     problems = []
-    for compiled in _COMPILED:
+    for compiled in compiled_rules:
         rule = compiled.rule
         for text in rule.examples:
-            verdict = rule_verdict(rule, text)
+            verdict = _verdict(compiled, text)
             if verdict is None or verdict[0] != rule.level:
                 problems.append(f"rule {rule.id!r}: example not matched as {rule.level}: "
                                 f"{text!r} (got {verdict})")
         for text in rule.counter_examples:
-            verdict = rule_verdict(rule, text)
+            verdict = _verdict(compiled, text)
             if verdict is not None and verdict[0] != NONE:
                 problems.append(f"rule {rule.id!r}: counter-example matched: {text!r} "
                                 f"(got {verdict})")

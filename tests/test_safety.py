@@ -20,7 +20,8 @@ DATA = Path(__file__).resolve().parent / "data"
 TEMPLATES = ROOT / "flows" / "definitions" / "safety.toml"
 SAMPLE_CONTACT = "Dr Rivera's office 555-010-0199"  # 30 characters, the longest we allow for
 
-KEYS = ("safety.crisis", "safety.emergency", "safety.urgent", "safety.gentle")
+KEYS = ("safety.crisis", "safety.emergency", "safety.other_person", "safety.urgent",
+        "safety.gentle")
 
 
 def load(name: str) -> list[dict[str, str]]:
@@ -86,6 +87,7 @@ def test_labelled_files_use_only_known_levels_and_categories():
     allowed = {
         "crisis": set(safety.CRISIS_ORDER),
         "urgent": set(safety.URGENT_ORDER),
+        "check": set(safety.CHECK_CATEGORIES),
         "none": {"", "mention"},
     }
     for name in ("safety_corpus.csv", "safety_holdout.csv"):
@@ -157,9 +159,12 @@ def test_the_past_in_one_clause_does_not_excuse_the_present():
 
 
 def test_someone_else_in_danger_now_is_still_an_emergency():
+    """An emergency happening to someone present gets the guidance for helping them."""
     a = assess("my husband is having a seizure")
-    assert (a.level, a.category) == ("crisis", "medical_emergency")
-    assert reply_key(assess("my partner took a whole bottle of pills")) == "safety.emergency"
+    assert (a.level, a.category) == ("crisis", "third_party_emergency")
+    assert a.alert and reply_key(a) == "safety.other_person"
+    assert reply_key(assess("my partner took a whole bottle of pills")) == "safety.other_person"
+    assert assess("i'm having a seizure i think").category == "medical_emergency"
 
 
 @pytest.mark.parametrize(
@@ -240,7 +245,7 @@ def test_blood_pressure_threshold_is_180_over_120(text, level):
     ("text", "level", "category"),
     [
         ("I have chest pain", "crisis", "medical_emergency"),
-        ("his face is drooping and his speech is slurred", "crisis", "medical_emergency"),
+        ("his face is drooping and his speech is slurred", "crisis", "third_party_emergency"),
         ("I took the whole bottle", "crisis", "overdose"),
         ("I cut myself tonight", "crisis", "self_harm"),
         ("it burns when i pee", "urgent", "bladder"),
@@ -338,31 +343,36 @@ def test_template_file_says_it_must_never_be_generated():
 
 
 def test_safety_imports_only_the_standard_library():
-    tree = ast.parse((ROOT / "flows" / "safety.py").read_text(encoding="utf-8"))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "no relative imports"
-            imported.add(node.module.split(".")[0])
-    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+    for module in ("safety", "safety_rules", "safety_text", "safety_phrases", "safety_sheet"):
+        tree = ast.parse((ROOT / "flows" / f"{module}.py").read_text(encoding="utf-8"))
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, "no relative imports"
+                imported.add(node.module)
+        outside = {name for name in imported if name.split(".")[0] not in
+                   set(sys.stdlib_module_names) | {"__future__"}}
+        assert outside <= {"flows", "flows.safety_rules", "flows.safety_phrases",
+                           "flows.safety_text"}, (module, outside)
 
 
 def test_the_word_gates_never_hide_a_match():
     """Phrases only run where the text holds a word they need; check that loses nothing.
 
     Every phrase is run the slow way (on its own, over the whole text) against every
-    labelled message; each place it matches must also be found by the fast path.
+    labelled message the rule authors may read; each place it matches must also be
+    found by the fast path.
     """
-    texts = [row["text"] for name in ("safety_corpus.csv", "safety_holdout.csv")
-             for row in load(name)]
-    phrase_lists = [v for v in vars(safety).values() if isinstance(v, safety._Phrases)]
-    assert phrase_lists
+    texts = [row["text"] for name in ("safety_corpus.csv", "safety_holdout.csv",
+                                      "dev/safety_dev.csv") for row in load(name)]
+    phrase_lists = [compiled.phrases for compiled in safety._COMPILED]
+    assert len(phrase_lists) == len(safety.RULESET.rules)
     for text in texts:
         ctx = safety._Context(text)
         for phrases in phrase_lists:
-            fast = {m.start() for m in ctx.find(phrases)}
+            fast = {m.start() for m in phrases.finditer(ctx)}
             for source, _lead, _gate in phrases.entries:
                 slow = re.compile(r"\b(?:" + source + r")\b")
                 for m in slow.finditer(ctx.text):
