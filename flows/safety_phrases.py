@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
-
 TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
 _GATE_WORD = re.compile(r"[a-z0-9']+")
 TRACKED_WORDS: set[str] = set()
