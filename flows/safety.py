@@ -131,7 +131,6 @@ _JOKING = _rx(_CUES["joking"])
 _RESOLVED = _rx(_CUES["resolved"])
 _BP_CONTEXT = _rx(_CUES["bp_context"])
 _IDIOM = _rx(_CUES["idiom"])
-_IDIOM_WORDS = ("die", "dying", "dead", "breathe", "kill", "shoot", "murder", "done")
 
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|me|my|myself|mine)\b")
 _SUBJECT = re.compile(
@@ -246,8 +245,6 @@ class _Context:
     @cached_property
     def idioms(self) -> list[tuple[int, int]]:
         """Spans of known hyperbole."""
-        if not any(word in self.text for word in _IDIOM_WORDS):
-            return []
         return [m.span() for m in _IDIOM.finditer(self.text)]
 
     @cached_property
@@ -340,7 +337,7 @@ class _Context:
         if name == "topic_talk":
             return bool(_TOPIC_TALK.search(self.clause_before(m.start())))
         if name == "quoted":
-            return self.sentence_has(_QUOTED, m.start())
+            return bool(_QUOTED.search(self.clause_before(m.start())))
         if name == "resolved":
             return self.sentence_has(_RESOLVED, m.start())
         if name == "joking":

@@ -25,7 +25,7 @@ SKIP_GUARDS = frozenset({
     "resolved",
 })
 """When a match does not count at all (see flows/safety.py, `_Context.guard`)."""
-MENTION_GUARDS = frozenset({"distant_past", "someone_else", "topic_talk"})
+MENTION_GUARDS = frozenset({"distant_past", "someone_else", "topic_talk", "quoted"})
 """When a match only earns a gentle mention."""
 REQUIRED_CUES = frozenset({"persists", "treatment"})
 """Cues a rule can require in the same sentence (persists) or text (treatment)."""
