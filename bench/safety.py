@@ -115,10 +115,12 @@ def _pct(value: float) -> str:
     return f"{value * 100:.1f}%"
 
 
-def report(name: str, rows, assess, *, misses: bool, repeat: int) -> dict:
+def report(name: str, rows, assess, *, misses: bool, repeat: int, stage=None) -> dict:
     """Print one set's figures and return them."""
     scored = score(rows, assess)
     f = scored["figures"]
+    if stage is not None:
+        f.update(embedding_figures(scored["verdicts"], stage))
     print(f"\n== {name}: {len(rows)} texts ({SETS[name].relative_to(DATA.parent.parent)})")
     aggregate = [
         ("crisis recall (crisis)", f"{_pct(f['crisis_recall'])} of {f['n_crisis']}"),
@@ -129,6 +131,12 @@ def report(name: str, rows, assess, *, misses: bool, repeat: int) -> dict:
         ("alerts on ketamine-experience texts",
          f"{f['experience_alerts']} of {f['n_experience']}"),
     ]
+    if stage is not None:
+        aggregate += [
+            ("with embedding stage: crisis reached", f"{_pct(f['emb_crisis_reached'])}"),
+            ("with embedding stage: checks on ordinary", f"{_pct(f['emb_ordinary_checks'])}"),
+            ("with embedding stage: alerts on experience", f"{f['experience_alerts']} (never raises)"),
+        ]
     if f["n_check"]:
         aggregate.append(("labelled check reached (not none)",
                           f"{_pct(f['check_reached'])} of {f['n_check']}"))
@@ -149,13 +157,19 @@ def report(name: str, rows, assess, *, misses: bool, repeat: int) -> dict:
                       ("crisis", "urgent", "check", "none")), _pct(ratio(hit, n))))
     print_table(table, ("expected/category", "n", "crisis", "urgent", "check", "none", "right"))
     texts = [text for _, _, text in rows]
+    from bench import safety_legacy
+
     base50, base99 = timing(texts, keyword_baseline, repeat)
+    old50, old99 = timing(texts, safety_legacy.assess, repeat)
     rule50, rule99 = timing(texts, assess, repeat)
     print()
     print_table([
         ("keyword baseline", f"{base50:.1f}", f"{base99:.1f}"),
+        ("previous rules (bench/safety_legacy.py)", f"{old50:.1f}", f"{old99:.1f}"),
         ("safety.assess", f"{rule50:.1f}", f"{rule99:.1f}"),
-        ("ratio", f"{ratio(rule50, base50):.1f}x", f"{ratio(rule99, base99):.1f}x"),
+        ("ratio to previous rules", f"{ratio(rule50, old50):.2f}x", f"{ratio(rule99, old99):.2f}x"),
+        ("ratio to keyword baseline", f"{ratio(rule50, base50):.1f}x",
+         f"{ratio(rule99, base99):.1f}x"),
     ], ("time per text (us)", "p50", "p99"))
     if misses and name not in FROZEN:
         wrong = [v for v in scored["verdicts"] if not _right(v[0], v[3])]
@@ -164,7 +178,21 @@ def report(name: str, rows, assess, *, misses: bool, repeat: int) -> dict:
             for level, category, text, got in wrong:
                 print(f"  want {level}/{category} got {got}: {text}")
     return {"set": name, **f, "p50_us": rule50, "p99_us": rule99,
+            "previous_p50_us": old50, "previous_p99_us": old99,
             "baseline_p50_us": base50, "baseline_p99_us": base99}
+
+
+def embedding_figures(verdicts, stage) -> dict:
+    """Crisis reached and ordinary checks when the stage may raise a `none` to `check`."""
+    def final(text, got):
+        return "check" if got == "none" and stage.similarity(text) >= stage.threshold else got
+
+    crisis = [final(t, g) for level, _, t, g in verdicts if level == "crisis"]
+    ordinary = [final(t, g) for level, _, t, g in verdicts if level == "none"]
+    return {
+        "emb_crisis_reached": ratio(sum(g in ("crisis", "check") for g in crisis), len(crisis)),
+        "emb_ordinary_checks": ratio(sum(g == "check" for g in ordinary), len(ordinary)),
+    }
 
 
 def _right(want: str, got: str) -> bool:
@@ -186,15 +214,30 @@ def main(argv: list[str] | None = None) -> int:
                         help="list misses (never for the frozen set)")
     parser.add_argument("--repeat", type=int, default=5, help="timing passes per set")
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
+    parser.add_argument("--embedding", metavar="MODEL_DIR",
+                        help="also measure the optional embedding stage (bench/safety_embedding.py)")
     args = parser.parse_args(argv)
     from flows.safety import assess
+
+    stage = None
+    if args.embedding:
+        from bench.safety_embedding import EmbeddingStage
+
+        stage = EmbeddingStage(args.embedding)
+        dev = load(SETS["dev"])
+        ordinary = [t for level, _, t in dev if level == "none" and assess(t).level == "none"]
+        threshold = stage.calibrate(ordinary)
+        p50, p99 = stage.timed([t for _, _, t in dev])
+        print(f"embedding stage: threshold {threshold:.3f} (calibrated on the dev batch's "
+              f"ordinary texts), {p50:.1f} / {p99:.1f} ms per text (p50 / p99), "
+              f"+{stage.extra_mb:.0f} MB peak memory")
 
     results = []
     for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
         if name not in SETS:
             parser.error(f"unknown set {name!r}")
         results.append(report(name, load(SETS[name]), assess, misses=args.misses,
-                              repeat=args.repeat))
+                              repeat=args.repeat, stage=stage))
     if args.json:
         print_json({"safety": results})
     return 0

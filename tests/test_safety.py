@@ -373,7 +373,7 @@ def test_the_word_gates_never_hide_a_match():
             for p in phrase_lists]
     for text in texts:
         ctx = safety._Context(text)
-        for phrases, patterns in zip(phrase_lists, slow):
+        for phrases, patterns in zip(phrase_lists, slow, strict=True):
             fast = {m.start() for m in phrases.finditer(ctx)}
             for source, pattern in patterns:
                 for m in pattern.finditer(ctx.text):
