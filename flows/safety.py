@@ -129,6 +129,7 @@ _TOPIC_TALK = _rx(_CUES["topic_talk"])
 _QUOTED = _rx(_CUES["quoted"])
 _JOKING = _rx(_CUES["joking"])
 _RESOLVED = _rx(_CUES["resolved"])
+_LET_GO = _rx(_CUES["let_go"])
 _BP_CONTEXT = _rx(_CUES["bp_context"])
 _IDIOM = _rx(_CUES["idiom"])
 
@@ -358,6 +359,8 @@ class _Context:
             return bool(_TOPIC_TALK.search(self.clause_before(m.start())))
         if name == "quoted":
             return bool(_QUOTED.search(self.clause_before(m.start())))
+        if name == "let_go":
+            return self.sentence_has(_LET_GO, m.start())
         if name == "resolved":
             return self.sentence_has(_RESOLVED, m.start())
         if name == "joking":

@@ -22,10 +22,10 @@ LEVELS = ("crisis", "urgent", "check", "none")
 SKIP_GUARDS = frozenset({
     "idiom", "negated", "negated_substance", "someone_else", "distant_past",
     "distant_past_sentence", "past_not_recent", "experience", "topic_talk", "quoted", "joking",
-    "resolved",
+    "resolved", "let_go",
 })
 """When a match does not count at all (see flows/safety.py, `_Context.guard`)."""
-MENTION_GUARDS = frozenset({"distant_past", "someone_else", "topic_talk", "quoted"})
+MENTION_GUARDS = frozenset({"distant_past", "someone_else", "topic_talk", "quoted", "let_go"})
 """When a match only earns a gentle mention."""
 REQUIRED_CUES = frozenset({"persists", "treatment"})
 """Cues a rule can require in the same sentence (persists) or text (treatment)."""
@@ -173,7 +173,7 @@ def parse(data: dict[str, Any]) -> tuple[RuleSet | None, list[str]]:
                           tuple(counter)))
     for cue in ("negation", "not_negating", "substance_negation", "distant_past", "recent",
                 "persists", "treatment", "idiom", "relations", "bp_context", "hedged",
-                "question", "experience", "topic_talk", "quoted", "joking", "resolved"):
+                "question", "experience", "topic_talk", "quoted", "joking", "resolved", "let_go"):
         if cue not in cues:
             problems.append(f"cue {cue!r} is missing")
     bp = data.get("blood_pressure", {})

@@ -23,6 +23,7 @@ _GUARD_WORDS = {
     "quoted": "not quoting a song or film",
     "joking": "not joking",
     "resolved": "not when it already settled",
+    "let_go": "not a wish the participant has let go of",
     "persists": "only when it has not worn off",
     "treatment": "only when the treatment is mentioned",
     "hedged": "a check when hedged",
