@@ -356,9 +356,9 @@ class _Context:
         if name == "experience":
             return self.sentence_has(_EXPERIENCE, m.start())
         if name == "topic_talk":
-            return bool(_TOPIC_TALK.search(self.clause_before(m.start())))
+            return bool(_TOPIC_TALK.search(self.clause_before(m.start()) + m.group(0)))
         if name == "quoted":
-            return bool(_QUOTED.search(self.clause_before(m.start())))
+            return bool(_QUOTED.search(self.clause_before(m.start()) + m.group(0)))
         if name == "let_go":
             return self.sentence_has(_LET_GO, m.start())
         if name == "resolved":
