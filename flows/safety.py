@@ -122,6 +122,7 @@ _RECENT = _rx(_CUES["recent"])
 _PAST_FORM = re.compile(r"^(?:had|was|were|felt)\b")
 _PERSISTS = _rx(_CUES["persists"])
 _TREATMENT = _rx(_CUES["treatment"])
+_NO_TREATMENT = re.compile(r"\b(?:no|not|without|skipped|skipping|skip|isn't|wasn't|cancelled|canceled)\b(?: (?:a|any|my|the|near a|near my))? ?$")
 _HEDGED = _rx(_CUES["hedged"])
 _QUESTION = re.compile(r"(?:^|[.!?] ?)\s*(?:" + "|".join(_CUES["question"]) + r")\b|\?")
 _EXPERIENCE = _rx(_CUES["experience"])
@@ -270,8 +271,11 @@ class _Context:
 
     @cached_property
     def has_treatment(self) -> bool:
-        """True when the text mentions the treatment, a dose or a session."""
-        return bool(_TREATMENT.search(self.text))
+        """True when the text mentions the treatment, a dose or a session ("no session
+        this week" does not count)."""
+        text = self.text
+        return any(not _NO_TREATMENT.search(text, max(0, m.start() - 16), m.start())
+                   for m in _TREATMENT.finditer(text))
 
     def clause_before(self, pos: int) -> str:
         """The last words of the clause containing pos, up to pos."""
