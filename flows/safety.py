@@ -122,6 +122,7 @@ _RECENT = _rx(_CUES["recent"])
 _PAST_FORM = re.compile(r"^(?:had|was|were|felt)\b")
 _PERSISTS = _rx(_CUES["persists"])
 _TREATMENT = _rx(_CUES["treatment"])
+_NOT_YET = re.compile(r"(?:'s)? (?:isn't|is not|not|won't be|is) (?:until|till|for (?:a|another) (?:week|month)|next (?:week|month))")
 _NO_TREATMENT = re.compile(r"\b(?:no|not|without|skipped|skipping|skip|isn't|wasn't|cancelled|canceled)\b(?: (?:a|any|my|the|near a|near my))? ?$")
 _HEDGED = _rx(_CUES["hedged"])
 _QUESTION = re.compile(r"(?:^|[.!?] ?)\s*(?:" + "|".join(_CUES["question"]) + r")\b|\?")
@@ -142,6 +143,7 @@ _SUBJECT = re.compile(
     r"|(?!(?:there|that|it|what|here|where|who|let|one|everyone|everything|nothing|life)'s)"
     r"\w+'s))\b"
 )
+_OWNER = re.compile(r"(?:(?:my|his|her|their|a|the) )?(?:\w+ )?\w+'s ?$")
 _BP_READING = re.compile(r"\b(\d{2,3})\s*(?:/|over|\\)\s*(\d{2,3})\b")
 _NUMBER_WORDS = {
     "one": 1, "two": 2, "eighty": 80, "ninety": 90, "hundred": 100, "twenty": 20,
@@ -275,6 +277,7 @@ class _Context:
         this week" does not count)."""
         text = self.text
         return any(not _NO_TREATMENT.search(text, max(0, m.start() - 16), m.start())
+                   and not _NOT_YET.match(text, m.end())
                    for m in _TREATMENT.finditer(text))
 
     def clause_before(self, pos: int) -> str:
@@ -307,7 +310,13 @@ class _Context:
         if _FIRST_PERSON.search(m.group(0)):
             return False
         last = None
-        for s in _SUBJECT.finditer(self.clause_before(m.start())):
+        prefix = self.clause_before(m.start())
+        # "i used my friend's pills": after "i ...", a possessive right before the match
+        # names its owner, not the clause's subject.
+        owner = _OWNER.search(prefix)
+        if owner and _FIRST_PERSON.search(prefix, 0, owner.start()):
+            prefix = prefix[:owner.start()]
+        for s in _SUBJECT.finditer(prefix):
             last = s
         return last is not None and last.group("other") is not None
 
