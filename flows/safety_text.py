@@ -32,6 +32,7 @@ _MASKED = re.compile(r"(?<![\w@$*!])(?=[\w@$*!]*[a-z])(?=[\w@$*!]*[0-9@$*!][\w@$
 # Letters spelled out one at a time: "s u i c i d e", "k.m.s", "k-m-s".
 _SPELLED = re.compile(r"(?<![\w.])(?:[a-z][ .\-]){2,}[a-z](?![\w])\.?")
 _REPEATS = re.compile(r"([a-z])\1\1+")
+_BEFORE_MYSELF = re.compile(r"\b([a-z]{3,6}) myself\b")
 
 
 def _deletions(word: str) -> set[str]:
@@ -50,6 +51,11 @@ class Normaliser:
         self.vocabulary = frozenset(tables.get("vocabulary", ()))
         self.not_typos = frozenset(tables.get("not_typos", ()))
         self.joinable = frozenset(tables.get("joinable", ()))
+        # "kilk myself", "hnag myself": a short verb right before "myself" is repaired too.
+        self._verb_index: dict[str, str] = {}
+        for verb in tables.get("myself_verbs", ()):
+            for form in _deletions(verb):
+                self._verb_index.setdefault(form, verb)
         self.join_needs = frozenset(tables.get("join_needs", ()))
         self.to_typos = tuple(
             (f" {verb} {typo} ", f" {verb} to ")
@@ -111,6 +117,17 @@ class Normaliser:
                 return target
         return word
 
+    def _fix_verb(self, m: re.Match[str]) -> str:
+        """'kilk myself' -> 'kill myself' (a verb one edit from a harm verb)."""
+        word = m.group(1)
+        if word in self._known or word in self._verb_index.values():
+            return m.group(0)
+        for form in _deletions(word):
+            verb = self._verb_index.get(form)
+            if verb is not None and abs(len(verb) - len(word)) <= 1:
+                return f"{verb} myself"
+        return m.group(0)
+
     def _split(self, word: str) -> str:
         """'killmyself' -> 'kill myself': a run-together phrase of risk words."""
         n = len(word)
@@ -165,6 +182,8 @@ class Normaliser:
         for token, fixed in repaired.items():
             if fixed != token:
                 text = finder(token, "[\\w']").sub(fixed, text)
+        if "myself" in text:
+            text = _BEFORE_MYSELF.sub(self._fix_verb, text)
         if "self" in text:
             text = _SELF_RE.sub("self ", text)
         if "w/" in text:
