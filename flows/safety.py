@@ -104,7 +104,7 @@ CHECK_CATEGORIES = tuple(c.name for c in _CATEGORIES.values() if c.level == CHEC
 
 # A clause ends at punctuation or a conjunction that starts a new thought, so that
 # "I'm not suicidal but I keep thinking about pills" keeps the second half.
-_CLAUSE_PUNCT = re.compile(r"[.!?;,:\"()]| - ")
+_CLAUSE_PUNCT = re.compile(r"[.!?;,\"()]| - ")  # not ":": "song lyric: ..." is one clause
 _CONJUNCTIONS = frozenset("but so because though although however yet except anyway then"
                           " and".split())
 # "and" starts a new clause only when a new subject follows ("I'm not okay and I want to...").
