@@ -27,7 +27,7 @@ _CHAR_MAP = str.maketrans(
 _SELF_RE = re.compile(r"self(?<![a-z0-9]self)(?:-|(?=harm|injur))")
 _WITH_RE = re.compile(r"w/o\b|w/ ?")
 # A word with a digit or a masking symbol inside it: "k1ll", "mys3lf", "s*icide", "d!e".
-_MASKED = re.compile(r"(?<![\w@$*!])(?=[\w@$*!]*[a-z])(?=[\w@$*!]*[0-9@$*!][\w@$*!]*[a-z0-9])"
+_MASKED = re.compile(r"(?<![\w@$*!])(?=[\w@$*!]*[a-z])(?=[\w@$*!]*[0-9@$*!])"
                      r"[a-z0-9@$*!]{3,}(?![\w@$*])")
 # Letters spelled out one at a time: "s u i c i d e", "k.m.s", "k-m-s".
 _SPELLED = re.compile(r"(?<![\w.])(?:[a-z][ .\-]){2,}[a-z](?![\w])\.?")
