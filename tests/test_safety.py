@@ -75,6 +75,17 @@ def test_corpus_recall_and_false_alarms():
     assert f["false_alarms"] <= 0.03
 
 
+def test_dev_batch_recall_and_false_alarms():
+    """The blind training batch: rules were written from it, so it must stay nearly perfect."""
+    rows = load("dev/safety_dev.csv")
+    f = figures(rows)
+    report("dev", f)
+    assert f["crisis_recall"] >= 0.97 and f["urgent_recall"] >= 0.97
+    assert f["false_alarms"] <= 0.02
+    experience = [r["text"] for r in rows if r["category"] == "ketamine_experience"]
+    assert experience and not any(assess(text).alert for text in experience)
+
+
 def test_holdout_recall_and_false_alarms():
     """Messages nobody tuned the rules to."""
     f = figures(load("safety_holdout.csv"))
