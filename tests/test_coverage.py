@@ -79,8 +79,8 @@ def test_every_named_kind_arrives_within_72_hours_whatever_the_time_of_done(week
 def test_new_york_mid_afternoon_done_still_gets_the_walk():
     # The example: DONE mid-afternoon in New York filled a rolling 24 hours with
     # therapy, sleep, avoid and the walk, and the walk was dropped.
-    view = ParticipantView(timezone="America/New_York", has_therapist=True)
-    done = datetime(2026, 11, 23, 15, 30, tzinfo=ZoneInfo("America/New_York"))
+    view = ParticipantView(timezone="America/New_York", has_therapist=None)
+    done = datetime(2026, 11, 23, 16, 0, tzinfo=ZoneInfo("America/New_York"))
     planned = plan_messages(POST, view, done, done)
     walks = [m for m in planned if m.kind == "exercise"]
     assert walks, [(m.kind, m.scope, str(m.due_at)) for m in planned]
