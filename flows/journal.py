@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flows import sms_text
+from flows.quoting import to_gsm7
 
 JOURNAL_MAX_SEGMENTS = 3
 """Longest JOURNAL reply, in SMS segments."""
@@ -67,6 +68,6 @@ def _fit(text: str, line: str, tail: str, max_segments: int) -> str | None:
 
 
 def _straight(text: str) -> str:
-    """Phones' curly quotes to straight ones, so the reply stays GSM-7 (3x the room)."""
-    return (text.replace("\u2019", "'").replace("\u2018", "'")
-            .replace("\u201c", '"').replace("\u201d", '"'))
+    """The participant's words folded to GSM-7 (curly quotes straightened, emoji dropped),
+    so the reply keeps 3x the room of UCS-2."""
+    return to_gsm7(text.replace("\u201c", '"').replace("\u201d", '"'))

@@ -47,7 +47,7 @@ def rule_breaks(planned, view: ParticipantView) -> list[str]:
     for i in range(len(times) - CAP_COUNT):
         if times[i + CAP_COUNT] - times[i] < CAP_PERIOD:
             found.append(f"cap broken at {times[i]}")
-    found += [f"spacing at {b}" for a, b in zip(times, times[1:]) if b - a < MIN_SPACING]
+    found += [f"spacing at {b}" for a, b in zip(times, times[1:], strict=False) if b - a < MIN_SPACING]
     opens, closes = sending_window(view)
     for m in planned:
         wall = m.due_at.astimezone(ZoneInfo(view.timezone)).time()
