@@ -37,7 +37,7 @@ def find(db: DbSession, phone: str, key: bytes, *, lock: bool = False) -> Partic
 
 def create(db: DbSession, address: Address, key: bytes, now: datetime, *,
            timezone: str | None = None, name: str | None = None,
-           default_timezone: str = "America/New_York") -> Participant:
+           default_timezone: str = "America/New_York", status: str = "invited") -> Participant:
     """A new invited participant (nothing is sent until they answer YES)."""
     participant = Participant(
         phone_hash=hash_phone(address.phone, key),
@@ -46,7 +46,7 @@ def create(db: DbSession, address: Address, key: bytes, now: datetime, *,
         channel=address.channel,
         name=name,
         timezone=timezone or guess_timezone(address.phone, default_timezone),
-        status="invited",
+        status=status,
         state={},
         created_at=now,
         updated_at=now,
