@@ -358,6 +358,8 @@ def keys_rotate() -> None:
 
 def init_app(app: Flask) -> None:
     """Register every command on the app."""
+    from bot.clock_cli import clock_cli
+
     for command in (db_cli, enroll, chat, participant, course_end, nudges_cli, scheduler,
-                    flows_cli, alerts_cli, keys_cli):
+                    flows_cli, alerts_cli, keys_cli, clock_cli):
         app.cli.add_command(command)
