@@ -82,24 +82,38 @@ def test_a_new_bedtime_moves_the_evening_sleep_nudge(client, services, phone, db
     assert night.time() == time(18, 30)
 
 
-def test_after_a_pause_deferred_nudges_are_spaced_and_stale_ones_dropped(
+def sent_rows(db) -> list[ScheduledMessage]:
+    """Scheduled rows that went out, in the order they went."""
+    return sorted((r for r in rows(db) if r.status == "sent"), key=lambda r: r.sent_at)
+
+
+def test_when_a_pause_ends_deferred_nudges_are_spaced_not_sent_together(
         client, services, phone, clock, db):
-    # Item 3: when the pause ended, every deferred text went out in the same second, and
-    # "rest of today and tomorrow" went out on the last afternoon.
+    # Item 3: when the pause ended, every deferred text went out in the same second.
     enroll(client, services, phone)
+    phone.text("done")  # Mon 10:00
+    drive_until(client, clock, datetime(2026, 11, 24, 14, 30, tzinfo=ZoneInfo("UTC")))
+    assert "Paused" in phone.text("PAUSE 1")[0]  # Tue 9:30 to Wed 9:30
+    drive_until(client, clock, clock.now() + timedelta(hours=48))
+    pause_end = datetime(2026, 11, 25, 14, 30, tzinfo=ZoneInfo("UTC"))
+    after = [r for r in sent_rows(db) if r.sent_at >= pause_end]
+    assert len([r for r in after if r.sent_at <= pause_end + timedelta(hours=1)]) >= 2
+    for before, later in zip(after, after[1:], strict=False):
+        assert later.sent_at - before.sent_at >= timedelta(minutes=30), (before.kind, later.kind)
+
+
+def test_a_today_and_tomorrow_text_is_not_sent_on_the_last_day_after_a_pause(
+        client, services, phone, clock, db, sender):
+    # Item 3: "a gentle reminder for the rest of today and tomorrow" arrived on day 2.
+    enroll(client, services, phone)
+    clock.advance(hours=12)  # Mon 22:00 in New York
     phone.text("done")
     clock.advance(minutes=5)
-    assert "Paused" in phone.text("PAUSE 2")[0]
-    drive_until(client, clock, clock.now() + timedelta(hours=80))
-    sent = sorted((r for r in rows(db) if r.status == "sent"), key=lambda r: r.sent_at)
-    assert sent, "nothing was sent after the pause"
-    pause_end = datetime(2026, 11, 25, 15, 5, tzinfo=ZoneInfo("UTC"))
-    assert all(r.sent_at >= pause_end for r in sent)
-    for before, after in zip(sent, sent[1:], strict=False):
-        assert after.sent_at - before.sent_at >= timedelta(minutes=30), (before.kind, after.kind)
-    reminders = [r for r in sent if r.kind == "avoid" and r.scope.endswith("reminder")]
-    for reminder in reminders:  # written for "today and tomorrow": only on its own day
-        assert reminder.sent_at.astimezone(NEW_YORK).date() == datetime(2026, 11, 24).date()
+    phone.text("PAUSE 1")  # until Tue 22:05: the Tue 17:00 reminder cannot go on its day
+    drive_until(client, clock, clock.now() + timedelta(hours=72))
+    reminders = [s for s in sender.sent if "rest of today and tomorrow" in s.body]
+    assert reminders == []
+    assert any(r.kind == "avoid" for r in sent_rows(db))  # the 48-hour check-in still goes
 
 
 def test_done_leaves_tomorrows_session_and_its_prompt_alone(
