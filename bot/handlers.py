@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session as DbSession
 
 from bot import participants as people
 from bot import replan
-from bot.phones import guess_timezone
 from bot.storage.models import JournalEntry, Participant, ScheduledMessage, Session
 from flows import model as ev
 from flows.journal import render_journal
@@ -74,9 +73,9 @@ def opt_in(turn: Turn, event: ev.OptIn) -> None:
     """START/UNSTOP/YES after STOP: back to active (or to invited without consent)."""
     p = turn.participant
     if p.status == "deleted":
-        # Rejoining after DELETE is a fresh start: the old zone and consent do not carry
-        # over (the engine records new consent in the same turn).
-        p.timezone = guess_timezone(p.phone or "", turn.services.settings.default_timezone)
+        # Rejoining after DELETE is a fresh start: the old consent does not carry over
+        # (the engine records new consent in the same turn; the zone was guessed again
+        # when the text arrived, see runner.record_inbound).
         p.consent_at = p.consent_channel = p.consent_version = None
         p.paused_until = p.course_ended_at = None
     p.status = "active" if p.consented_before else "invited"

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from bot import dates, handlers
 from bot import participants as people
 from bot.logsafe import mask_phone
-from bot.phones import Address
+from bot.phones import Address, guess_timezone
 from bot.storage.models import Message, Participant
 from flows import sms_text
 from flows.engine import Engine
@@ -45,7 +45,10 @@ def record_inbound(services, inbound: Inbound) -> tuple[int, bool]:
             participant = people.find(db, inbound.address.phone, services.phone_hash_key)
             if participant is not None and participant.phone is None:
                 # Deleted earlier and texting again: we need the number to answer START.
+                # The old time zone went with their data: guess it again from the number.
                 participant.phone = inbound.address.phone
+                participant.timezone = guess_timezone(
+                    inbound.address.phone, services.settings.default_timezone)
             if participant is None:
                 # A number the clinic never enrolled: kept only to answer it (and to
                 # honour STOP); it gets no conversation until the clinic enrolls it.

@@ -137,7 +137,7 @@ def test_rejoining_after_delete_is_a_fresh_start(client, services, phone, clock,
     rejoin = phone.text("START")
     assert "Welcome back" not in " ".join(rejoin)
     assert "You're in" in rejoin[0] and "not encrypted" in rejoin[1]
-    assert "time zone" in rejoin[2]  # set-up questions, not the invitation again
+    assert "Are you on Eastern time" in rejoin[2]  # set-up, not the invitation; not London
     follow = phone.text("yes")
     assert not any("Reply YES to join" in r for r in follow)
     with db.session() as s:
