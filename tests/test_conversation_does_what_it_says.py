@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from bot.storage.models import JournalEntry, Participant, Session
+from bot.storage.models import JournalEntry, Participant, ScheduledMessage, Session
 from flows import loader, sms_text
 from flows.engine import Engine
 from flows.model import Context, SendText
@@ -131,6 +131,7 @@ def test_rejoining_after_delete_is_a_fresh_start(client, services, phone, clock,
     enroll(client, services, phone)
     phone.text("TIMEZONE")
     phone.text("Europe/London")
+    phone.text("done")  # a session whose plan DELETE cancels for good
     phone.text("DELETE")
     phone.text("DELETE")
     clock.advance(days=10)
@@ -144,6 +145,8 @@ def test_rejoining_after_delete_is_a_fresh_start(client, services, phone, clock,
         p = s.scalars(select(Participant)).one()
         assert p.status == "active" and p.timezone == "America/New_York"
         assert p.consent_at == clock.now()
+        assert s.scalar(select(func.count()).select_from(ScheduledMessage)
+                        .where(ScheduledMessage.status == "pending")) == 0
 
 
 # ---------------------------------------------------------------- item 11: plain answers

@@ -102,6 +102,22 @@ def test_when_a_pause_ends_deferred_nudges_are_spaced_not_sent_together(
         assert later.sent_at - before.sent_at >= timedelta(minutes=30), (before.kind, later.kind)
 
 
+def test_when_a_crisis_hold_ends_deferred_nudges_are_spaced(client, services, phone, clock,
+                                                            db):
+    enroll(client, services, phone)
+    phone.text("done")  # Mon 10:00
+    drive_until(client, clock, datetime(2026, 11, 24, 14, 30, tzinfo=ZoneInfo("UTC")))
+    assert "988" in " ".join(phone.text("I want to kill myself"))  # a 24-hour hold
+    drive_until(client, clock, clock.now() + timedelta(hours=48))
+    hold_end = datetime(2026, 11, 25, 14, 30, tzinfo=ZoneInfo("UTC"))
+    after = [r for r in sent_rows(db) if r.sent_at >= hold_end]
+    assert after and not [r for r in sent_rows(db)
+                          if datetime(2026, 11, 24, 14, 30, tzinfo=ZoneInfo("UTC")) < r.sent_at
+                          < hold_end]
+    for before, later in zip(after, after[1:], strict=False):
+        assert later.sent_at - before.sent_at >= timedelta(minutes=30), (before.kind, later.kind)
+
+
 def test_a_today_and_tomorrow_text_is_not_sent_on_the_last_day_after_a_pause(
         client, services, phone, clock, db, sender):
     # Item 3: "a gentle reminder for the rest of today and tomorrow" arrived on day 2.
