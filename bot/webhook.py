@@ -14,6 +14,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from bot import runner
 from bot.phones import InvalidNumber, parse_address
+from bot.webhook_token import webhook_token
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ def twiml(texts: list[str]) -> Response:
 
 def signature_ok() -> bool:
     """Whether X-Twilio-Signature matches, against PUBLIC_BASE_URL when it is set."""
-    from bot.webhook_token import webhook_token
-
     settings = services().settings
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
