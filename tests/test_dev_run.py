@@ -41,10 +41,14 @@ def test_make_run_answers_healthz_without_redis_or_twilio(tmp_path):
                 time.sleep(0.5)
         assert health == {"status": "ok", "database": True, "redis": True,
                           "sms_backend": "console"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/simulator", timeout=5) as r:
+            assert r.status == 200 and b"Phone simulator" in r.read()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
     assert "flask --app bot chat" in output
+    # A newcomer sees where to open the simulator before anything else.
+    assert output.splitlines()[0].startswith(f"simulator: http://127.0.0.1:{port}/simulator")
     assert not (tmp_path / "instance" / "redis" / "redis.sock").exists() or _refused(
         tmp_path / "instance" / "redis" / "redis.sock")
 
