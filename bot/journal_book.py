@@ -16,6 +16,7 @@ from bot.storage.models import JournalEntry, Participant, Session
 from flows import journal as digest
 
 _SKIP_HINT = re.compile(r"\s*\((?:Reply )?SKIP[^)]*\)", re.IGNORECASE)
+_LEAD_IN = re.compile(r"^[^:?]{1,20}:\s+(?=\w)")  # "When you're ready: ", "Last one: "
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ def questions(definitions, variables: dict[str, str]) -> dict[str, str]:
     for step in flow.steps.values() if flow else ():
         if step.save and step.save.startswith("journal:"):
             text = definitions.render(step.say, variables)
-            out[step.save.split(":", 1)[1]] = _SKIP_HINT.sub("", text).strip()
+            question = _LEAD_IN.sub("", _SKIP_HINT.sub("", text).strip())
+            out[step.save.split(":", 1)[1]] = question[:1].upper() + question[1:]
     return out
 
 

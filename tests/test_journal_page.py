@@ -4,7 +4,6 @@ the private journal page with one, its revocation, expiry, headers, audit and ad
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text

@@ -16,12 +16,13 @@ def init_app(app: Flask) -> None:
     from bot.pages import journal, simulator
 
     settings = app.config["SETTINGS"]
-    if not app.secret_key:
+    # Production without a public address sends no links, so it may run without SECRET_KEY
+    # (Settings.check insists on one when PUBLIC_BASE_URL is set).
+    if not app.secret_key and (settings.secret_key or not settings.production):
         app.secret_key = secret_key(settings)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     if settings.public_base_url.startswith("https://"):
         app.config["SESSION_COOKIE_SECURE"] = True
-    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the link's own 24 hours limit it
     app.register_blueprint(journal.bp)
     if not settings.production:
         app.register_blueprint(simulator.bp)

@@ -34,6 +34,9 @@ PRIVATE_HEADERS = {
 class AddForm(FlaskForm):
     """Add to an answer (target 'entry:<id>') or a note to a session ('session:<id>')."""
 
+    class Meta:
+        csrf_time_limit = 24 * 3600  # a page left open all day still saves; the link limits it
+
     target = HiddenField(validators=[DataRequired()])
     text = TextAreaField(validators=[DataRequired(), Length(max=MAX_ADDITION)])
 

@@ -39,6 +39,9 @@ ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Los_A
 STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 """Clock buttons besides 'next nudge'."""
 
+CSRF_TIME_LIMIT = 24 * 3600
+"""Seconds a simulator page's token stays good (a tab left open over a working day)."""
+
 HISTORY = 200
 """Most messages the chat shows."""
 
@@ -55,7 +58,7 @@ def _development_only():
         abort(404)
     if request.method == "POST":
         try:
-            validate_csrf(request.headers.get("X-CSRFToken", ""))
+            validate_csrf(request.headers.get("X-CSRFToken", ""), time_limit=CSRF_TIME_LIMIT)
         except (ValidationError, CSRFError):
             abort(400)
 

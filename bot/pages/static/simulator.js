@@ -35,6 +35,20 @@
     return node;
   }
 
+  // Links in texts (the journal link) open in a new tab, as a phone would open them.
+  function bubble(body) {
+    const node = el("div", "bubble");
+    body.split(/(https?:\/\/\S+)/).forEach((part, i) => {
+      if (i % 2 === 0) { node.appendChild(document.createTextNode(part)); return; }
+      const a = el("a", "", part);
+      a.href = part;
+      a.target = "_blank";
+      a.rel = "noreferrer noopener";
+      node.appendChild(a);
+    });
+    return node;
+  }
+
   function draw(state) {
     const key = JSON.stringify(state);
     if (key === last) return;
@@ -51,7 +65,7 @@
     for (const m of state.messages) {
       const row = el("div", `row ${m.direction}${m.nudge ? " nudge" : ""}`);
       row.dataset.key = m.key || "";
-      row.appendChild(el("div", "bubble", m.body || "(erased)"));
+      row.appendChild(bubble(m.body || "(erased)"));
       const bits = [`${m.segments} segment${m.segments === 1 ? "" : "s"}`, m.encoding];
       if (m.direction === "out") bits.push(m.nudge ? "nudge" : (m.status === "reply" ? "reply" : "REST " + m.status));
       bits.push(m.at);
