@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 
-from bot.storage.models import JournalEntry, Participant, Session
+from bot import journal_links
+from bot.storage.models import AuditRecord, JournalEntry, Participant, Session
 from flows import journal as digest
 
 _SKIP_HINT = re.compile(r"\s*\((?:Reply )?SKIP[^)]*\)", re.IGNORECASE)
@@ -153,9 +154,6 @@ def sms_reply(services, db, participant: Participant, page: int,
               now: datetime) -> list[tuple[str, str]]:
     """JOURNAL's answer as (message key, text): a private link when the bot has a public
     address, else the notes themselves, newest session first, page by page."""
-    from bot import journal_links
-    from bot.privacy import audit
-
     defs, variables = services.definitions, services.variables
     books = sessions(db, participant, defs, variables)
     if not books:
@@ -163,7 +161,8 @@ def sms_reply(services, db, participant: Participant, page: int,
     settings = services.settings
     if settings.public_base_url:
         token = journal_links.issue(db, settings, participant, now)
-        audit(db, "participant", "journal.link", participant.id, now)
+        db.add(AuditRecord(at=now, actor="participant", action="journal.link",
+                           participant_id=participant.id))
         url = journal_links.page_url(settings, token)
         return [("journal.link", defs.render("journal.link", {**variables, "url": url}))]
     lines = [defs.render("journal.header", variables)]

@@ -157,8 +157,7 @@ def state():
                               "paused_until": _local(p.paused_until, zone)}
         messages = db.scalars(select(Message).where(Message.participant_id == p.id)
                               .order_by(Message.id.desc()).limit(HISTORY)).all()
-        out["messages"] = [_message(m, zone) for m in reversed(messages)
-                           if m.direction == "in" or m.status != "queued" or m.body]
+        out["messages"] = [_message(m, zone) for m in reversed(messages)]
         rows = db.scalars(select(ScheduledMessage).where(ScheduledMessage.participant_id == p.id)
                           .order_by(ScheduledMessage.due_at, ScheduledMessage.id)).all()
         out["timeline"] = [{"id": r.id, "kind": r.kind, "plan": r.plan, "status": r.status,
