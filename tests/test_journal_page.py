@@ -260,3 +260,21 @@ def test_production_with_a_public_address_needs_a_secret_key(tmp_path):
         Settings(**base).check()
     Settings(**base, secret_key="s" * 32).check()
 
+
+
+def test_journal_tokens_never_reach_a_log_line(linked, caplog):
+    import logging
+
+    from bot.logsafe import PhiFilter
+
+    client, services, phone = linked
+    enroll(client, services, phone)
+    journal_session(phone, LONG_ANSWERS)
+    path = link_path(phone.text("JOURNAL")[0])
+    token = path.rsplit("/", 1)[1]
+    # gunicorn's access line for an opening, through the filter every handler carries
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1,
+                               "%s %s %s", ("GET", path + "/journal.txt", "200"), None)
+    PhiFilter().filter(record)
+    assert token not in record.getMessage() and "/j/***" in record.getMessage()
+    assert token not in caplog.text
