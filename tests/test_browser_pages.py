@@ -10,6 +10,7 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
+from bot import delivery, scheduling
 from tests.conftest import make_settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -76,9 +77,11 @@ def live_through_a_session(page, base_url: str) -> None:
     page.set_viewport_size({"width": 760, "height": 1100})
     page.goto(f"{base_url}/simulator")
     page.fill("#phone-number", PHONE)
-    page.select_option("#tz", "America/New_York")
+    page.fill("#tz", "America/New_York")
     page.click("#enroll")
     expect(bubbles(page, "out").first).to_contain_text("YES")
+    # The invitation went out through the REST API, and says so under the bubble.
+    expect(page.locator("#chat .row.out .meta").first).to_contain_text("REST sent")
     say(page, "YES", "time zone")
     say(page, "yes", "bed")
     say(page, "10:30pm", "therapist")
@@ -92,11 +95,19 @@ def live_through_a_session(page, base_url: str) -> None:
     expect(page.locator("#chat")).to_contain_text("JOURNAL to read your notes")
 
 
-def test_a_session_cycle_and_the_next_morning_in_the_simulator(page, live_server, screenshot):
+def test_a_session_cycle_and_the_next_morning_in_the_simulator(page, live_server, screenshot,
+                                                                services, clock):
     live_through_a_session(page, live_server.url)
     meta = page.locator("#chat .row.out .meta").last
     expect(meta).to_contain_text("GSM-7")
     expect(meta).to_contain_text("segment")
+    say(page, "Thank you \U0001f64f", "")  # an emoji makes the whole text UCS-2
+    expect(page.locator("#chat .row.in .meta").last).to_contain_text("1 segment · UCS-2")
+
+    # A nudge the worker sends on its own shows up in the open chat, nobody clicking.
+    clock.advance(hours=2)
+    delivery.deliver_batch(services, scheduling.all_due_ids(services, clock.now()))
+    expect(page.locator("#chat .row.out.nudge .bubble").last).to_contain_text("therapist")
     expect(page.locator("#timeline tr[data-kind=exercise][data-status=pending]")).to_have_count(1)
     screenshot(page, "journal-done")
 

@@ -111,8 +111,13 @@
   }
 
   $("enroll").addEventListener("click", async () => {
-    const result = await api("enroll", {phone: number(), timezone: $("tz").value});
-    if (!result.ok) $("status").textContent = result.note;
+    try {
+      const result = await api("enroll", {phone: number(), timezone: $("tz").value.trim()});
+      if (!result.ok) $("status").textContent = result.note;
+    } catch (error) {
+      $("status").textContent = "Enroll failed: check the number and the time zone";
+      return;
+    }
     await refresh();
   });
   $("compose-form").addEventListener("submit", async (event) => {
