@@ -7,7 +7,9 @@ LINK_LIFETIME old, and its row is not revoked: a new link, STOP or DELETE revoke
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -33,11 +35,21 @@ def secret_key(settings: Settings) -> str:
     if settings.production:
         raise ConfigError("production needs SECRET_KEY to sign journal links")
     path = Path(settings.instance_path) / SECRET_KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # First writer wins: web workers starting together must all sign with one key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    for _ in range(50):  # another process may be between creating and writing the file
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    raise ConfigError(f"{path} is empty: delete it or set SECRET_KEY")
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:

@@ -141,7 +141,7 @@ def test_journal_text_download_holds_everything(linked, clock):
     journal_session(phone, LONG_ANSWERS, intention="be gentle with myself")
     response = client.get(link_path(phone.text("JOURNAL")[0]) + "/journal.txt")
     assert response.status_code == 200
-    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert response.headers["Content-Disposition"] == 'attachment; filename="journal-2026-11-23.txt"'
     assert response.headers["Cache-Control"] == "no-store"
     body = response.get_data(as_text=True)
     assert "be gentle with myself" in body

@@ -108,6 +108,7 @@ def test_send_now_sends_a_pending_nudge_inside_the_window(client, clock):
     assert "30-minute walk" in state["messages"][-1]["body"]
     again = post(client, token, "send-now", id=row["id"]).get_json()
     assert again["sent"] == 0 and "not pending" in again["note"]
+    assert post(client, token, "send-now", id="1; drop").status_code == 400
 
 
 def test_production_has_no_simulator(tmp_path, db, clock, sender, client_for):

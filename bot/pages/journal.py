@@ -6,6 +6,8 @@ of caches, referrers and search engines, and every opening is audited.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, TextAreaField
@@ -87,7 +89,7 @@ def download(token: str):
         books = journal_book.sessions(db, participant, svc.definitions, svc.variables)
         audit(db, "participant", "journal.download", participant.id, now)
         text = journal_book.as_text(books, participant.timezone, "My journal")
-    name = f"journal-{now.astimezone().strftime('%Y-%m-%d')}.txt"
+        name = f"journal-{now.astimezone(ZoneInfo(participant.timezone)):%Y-%m-%d}.txt"
     return Response(text, mimetype="text/plain; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

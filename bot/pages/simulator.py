@@ -203,17 +203,20 @@ def send_now():
     """Make one pending nudge due now and run it (the sending window still applies)."""
     svc = _services()
     data = request.get_json(silent=True) or {}
+    row_id = data.get("id")
+    if not isinstance(row_id, int):
+        abort(400, "id must be a scheduled message id")
     now = svc.clock.now()
     with svc.db.session() as db:
         moved = db.execute(update(ScheduledMessage).where(
-            ScheduledMessage.id == int(data.get("id") or 0),
+            ScheduledMessage.id == row_id,
             ScheduledMessage.status == "pending",
         ).values(due_at=now, enqueued_at=None, updated_at=now)).rowcount
     if not moved:
         return jsonify(ok=False, note="not pending any more", sent=0)
     result = run_due(svc)
     with svc.db.session() as db:
-        row = db.get(ScheduledMessage, int(data["id"]))
+        row = db.get(ScheduledMessage, row_id)
         if row.status == "pending" and row.due_at > now:
             p = db.get(Participant, row.participant_id)
             result["note"] = ("outside the 08:00-20:00 window: now due "
