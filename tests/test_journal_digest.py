@@ -48,3 +48,12 @@ def test_session_lines_keep_the_participants_words_whole():
     assert journal.session_lines(notes, "Session of Mon Nov 23:") == [
         "Session of Mon Nov 23:", "Intention: be gentle", 'Came up: the "sea"',
         "Note: later", "48-hour mood: 4/5"]
+
+
+def test_journal_with_a_page_number_is_a_command_and_a_sentence_is_not():
+    from flows import keywords
+
+    for text, page in [("JOURNAL", 1), ("journal 2", 2), ("My notes 3!", 3), ("Journal", 1)]:
+        assert keywords.keyword(text) == keywords.JOURNAL
+        assert keywords.journal_page(text) == page
+    assert keywords.keyword("journal 2 things I noticed today") is None

@@ -278,3 +278,22 @@ def test_journal_tokens_never_reach_a_log_line(linked, caplog):
     PhiFilter().filter(record)
     assert token not in record.getMessage() and "/j/***" in record.getMessage()
     assert token not in caplog.text
+
+
+def test_a_carrier_opt_out_ends_the_link_for_good(linked, db):
+    from bot.storage.models import Message
+
+    client, services, phone = linked
+    enroll(client, services, phone)
+    journal_session(phone, LONG_ANSWERS)
+    path = link_path(phone.text("JOURNAL")[0])
+    with db.session() as s:
+        sid = s.scalars(select(Message.twilio_sid).where(Message.direction == "out",
+                                                         Message.status == "sent")).first()
+    assert sid
+    report = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "21610",
+              "AccountSid": "AC"}
+    assert phone.post(report, path="/twilio/status").status_code == 204
+    assert client.get(path).status_code == 404
+    phone.text("START")
+    assert client.get(path).status_code == 404
