@@ -6,7 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from bot.clock import CLOCK_FILE_FORMAT, FileClock, parse_instant, write_clock_file
+from bot.clock import CLOCK_FILE_FORMAT, FileClock, parse_instant
 from flows.schedule import parse_duration
 
 clock_cli = AppGroup("clock", help="The CLOCK_FILE time that every process reads (demos, tests).")
@@ -34,19 +34,16 @@ def clock_set(when: str) -> None:
         at = parse_instant(when)
     except ValueError as exc:
         raise click.BadParameter(f"{exc}; give {CLOCK_FILE_FORMAT}", param_hint="WHEN") from None
-    write_clock_file(_path(), at)
+    FileClock(_path()).set(at)
     click.echo(at.isoformat())
 
 
 @clock_cli.command("advance")
 @click.argument("duration")
 def clock_advance(duration: str) -> None:
-    """Move the time forward by DURATION ("90m", "2h", "1d")."""
+    """Move the time forward by DURATION ("90m", "2h", "1d"); running time keeps running."""
     try:
         step = parse_duration(duration)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="DURATION") from None
-    path = _path()
-    at = FileClock(path).now() + step
-    write_clock_file(path, at)
-    click.echo(at.isoformat())
+    click.echo(FileClock(_path()).advance(seconds=step.total_seconds()).isoformat())

@@ -31,6 +31,8 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("PORT", "5000")
     env.setdefault("BIND_ADDRESS", "127.0.0.1")  # a developer's bot is not for the network
+    print(f"simulator: http://127.0.0.1:{env['PORT']}/simulator   (open it in a browser)",
+          flush=True)
     instance = Path(settings.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     redis_proc = None
@@ -78,6 +80,7 @@ def _banner(settings: Settings, port: str) -> None:
     backend = settings.backend
     print(f"""
 integration-bot is starting
+  simulator: http://127.0.0.1:{port}/simulator   (a phone, a timeline and a clock)
   webhook:  http://127.0.0.1:{port}/twilio/sms   (signed requests only: see README)
   health:   curl http://127.0.0.1:{port}/healthz
   texts:    SMS backend = {backend}{' (outgoing texts are printed below)' if backend == 'console' else ''}

@@ -17,12 +17,11 @@ QUOTE_LENGTH = 60
 
 _LOOK_ALIKES = {
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-    "\u201c": "", "\u201d": "", "\u201e": "", "\u2033": "", '"': "",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
     "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": "...", "\u00a0": " ",
     "\u2022": "-", "\u00b7": "-",
 }
-"""Characters phones insert, with the GSM-7 text that reads the same (quotes go: the
-quote is already inside straight double quotes)."""
+"""Characters phones insert, with the GSM-7 text that reads the same."""
 
 
 def to_gsm7(text: str) -> str:
@@ -42,7 +41,8 @@ def to_gsm7(text: str) -> str:
 
 def quote(text: str, limit: int = QUOTE_LENGTH) -> str:
     """The participant's words for echoing back: GSM-7, one line, cut at a word boundary."""
-    flat = " ".join(to_gsm7(text).split())
+    # Double quotes go: the quote is already inside straight double quotes.
+    flat = " ".join(to_gsm7(text).replace('"', "").split())
     if len(flat) <= limit:
         return flat
     cut = flat[: limit - 3]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot import delivery, scheduling
-from bot.clock import FileClock, write_clock_file
+from bot.clock import FileClock
 from bot.config import REDIS_URL_FILE, ConfigError, Settings
 from bot.storage.models import Message
 from bot.webhook_token import TOKEN_FILE, sign, webhook_token
@@ -138,14 +138,14 @@ def test_cli_commands_find_the_redis_url_make_run_published(tmp_path):
 def test_a_half_written_clock_file_does_not_crash_a_reader(tmp_path):
     path = tmp_path / "now.txt"
     at = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
-    write_clock_file(path, at)
     clock = FileClock(path)
+    clock.set(at)
     assert clock.now() == at
     path.write_text("2026-11-2")  # someone's `echo` caught mid-write
     assert clock.now() == at
     with pytest.raises(ValueError, match="ISO-8601"):
         FileClock(path).now()  # a fresh reader with nothing good to fall back on says why
-    write_clock_file(path, at + timedelta(hours=1))
+    FileClock(path).set(at + timedelta(hours=1))
     assert clock.now() == at + timedelta(hours=1)
     assert [p.name for p in tmp_path.iterdir()] == ["now.txt"]  # no temporary files left
 
