@@ -14,6 +14,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 
 
+REDIS_URL_FILE = "redis.url"
+"""Where `make run` writes the embedded Redis' URL (under INSTANCE_PATH) for other commands."""
+
+
+def published_redis_url(instance_path: str, bot_env: str | None) -> str:
+    """The URL of the Redis `make run` started for this instance, if it is running."""
+    if (bot_env or "development").lower() == "production":
+        return ""  # production names its Redis explicitly (REDIS_URL)
+    try:
+        return (Path(instance_path) / REDIS_URL_FILE).read_text().strip()
+    except OSError:
+        return ""
+
+
 class ConfigError(RuntimeError):
     """The configuration cannot run safely (e.g. production without an auth token)."""
 
@@ -23,6 +37,17 @@ def _bool(value: str | None, default: bool = False) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DEV_CLOCK_FILE = "clock"
+"""Development's shared clock under instance/ (absent: the real time; see bot/clock.py)."""
+
+
+def _dev_clock_file(bot_env: str | None, instance: str) -> str:
+    """Development shares one clock file between web, worker, clock and CLI processes."""
+    if (bot_env or "development").lower() != "development":
+        return ""
+    return str(Path(instance) / DEV_CLOCK_FILE)
 
 
 @dataclass(frozen=True)
@@ -48,10 +73,12 @@ class Settings:
     journal_encryption_key: str = ""
     phone_hash_key: str = ""
     clock_file: str = ""  # tests and demos only: read "now" from this file
+    secret_key: str = ""  # signs journal links and form sessions; dev: instance/secret.key
     care_team_numbers: tuple[str, ...] = field(default_factory=tuple)
     sms_max_per_second: float = 1.0
     log_level: str = "INFO"
     queue_name: str = "integration-bot"
+    allow_unsigned_webhooks: bool = False  # development only: accept unsigned webhooks
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -66,7 +93,7 @@ class Settings:
             env=(env("BOT_ENV") or "development").lower(),
             instance_path=instance,
             database_url=env("DATABASE_URL") or f"sqlite:///{Path(instance) / 'bot.sqlite3'}",
-            redis_url=env("REDIS_URL") or "",
+            redis_url=env("REDIS_URL") or published_redis_url(instance, env("BOT_ENV")),
             twilio_account_sid=env("TWILIO_ACCOUNT_SID") or "",
             twilio_auth_token=env("TWILIO_AUTH_TOKEN") or "",
             twilio_from_number=env("TWILIO_FROM_NUMBER") or "",
@@ -81,13 +108,15 @@ class Settings:
             default_timezone=env("DEFAULT_TIMEZONE") or cls.default_timezone,
             journal_encryption_key=env("JOURNAL_ENCRYPTION_KEY") or "",
             phone_hash_key=env("PHONE_HASH_KEY") or "",
-            clock_file=env("CLOCK_FILE") or "",
+            clock_file=env("CLOCK_FILE") or _dev_clock_file(env("BOT_ENV"), instance),
+            secret_key=env("SECRET_KEY") or "",
             care_team_numbers=tuple(
                 n.strip() for n in (env("CARE_TEAM_NUMBERS") or "").split(",") if n.strip()
             ),
             sms_max_per_second=float(env("SMS_MAX_PER_SECOND") or 1.0),
             log_level=env("LOG_LEVEL") or "INFO",
             queue_name=env("RQ_QUEUE") or cls.queue_name,
+            allow_unsigned_webhooks=_bool(env("ALLOW_UNSIGNED_WEBHOOKS")),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -106,9 +135,11 @@ class Settings:
             "DEFAULT_TIMEZONE": self.default_timezone,
             "JOURNAL_ENCRYPTION_KEY": self.journal_encryption_key,
             "PHONE_HASH_KEY": self.phone_hash_key, "CLOCK_FILE": self.clock_file,
+            "SECRET_KEY": self.secret_key,
             "CARE_TEAM_NUMBERS": ",".join(self.care_team_numbers),
             "SMS_MAX_PER_SECOND": repr(self.sms_max_per_second),
             "LOG_LEVEL": self.log_level, "RQ_QUEUE": self.queue_name,
+            "ALLOW_UNSIGNED_WEBHOOKS": "1" if self.allow_unsigned_webhooks else "",
         }
 
     def with_overrides(self, overrides: dict | None) -> Settings:
@@ -157,3 +188,8 @@ class Settings:
                 raise ConfigError("production needs REDIS_URL")
             if self.clock_file:
                 raise ConfigError("CLOCK_FILE is for tests and demos, not production")
+            if self.allow_unsigned_webhooks:
+                raise ConfigError("ALLOW_UNSIGNED_WEBHOOKS is for development, not production")
+            if self.public_base_url and not self.secret_key:
+                raise ConfigError("production with PUBLIC_BASE_URL needs SECRET_KEY "
+                                  "(it signs participants' journal links)")
