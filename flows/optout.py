@@ -23,6 +23,7 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,10 @@ SETTINGS = ("pause", "time", "kind")
 """What a "setting" outcome offers: PAUSE, a time change, or stopping one kind of text."""
 
 _STRENGTH = {NONE: 0, SETTING: 1, CONFIRM: 2, IMMEDIATE: 3}
+
+QUESTION_WINDOW = timedelta(hours=24)
+"""After "Reply STOP to stop all texts", nothing scheduled is sent until they answer or
+this long has passed; a second stop request inside it opts out at once."""
 
 RULES_FILE = Path(__file__).parent / "definitions" / "optout.toml"
 
