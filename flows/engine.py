@@ -230,7 +230,7 @@ class Engine:
         if asked_at is not None:
             turn.emit(AskOptOut(None))  # answered (or too late): the question is settled
             lang = turn.state.pop("optout_lang", "en")
-            if open_question and live and word == keywords.NO:
+            if open_question and live and (word == keywords.NO or optout.is_keep_answer(raw)):
                 turn.say(_in_lang("optout.kept", lang))
                 step = turn.current_step()
                 if step is not None:

@@ -65,7 +65,8 @@ ALIASES: dict[str, str] = {
     **dict.fromkeys(["mindfulness", "meditation", "meditate", "breathwork"], MINDFULNESS),
     **dict.fromkeys(["finished", "course done", "course finished", "course over"], FINISHED),
     **dict.fromkeys(["delete", "delete my data", "delete me", "erase"], DELETE),
-    **dict.fromkeys(["yes", "y", "yes please", "yeah", "yep", "yup", "ok", "okay", "sure"], YES),
+    **dict.fromkeys(["yes", "y", "yes please", "yeah", "yep", "yup", "ok", "okay", "sure", "si",
+                     "sí"], YES),
     **dict.fromkeys(["no", "n", "nope", "nah", "not yet", "no thanks"], NO),
 }
 
@@ -127,7 +128,7 @@ SPELLED_OUT = frozenset(
     {OPT_OUT.lower(), OPT_IN.lower(), HELP.lower(), DONE.lower(), JOURNAL.lower(),
      INTENTION.lower(), SKIP.lower(), PAUSE.lower(), RESUME.lower(), TIMEZONE.lower(),
      BEDTIME.lower(), THERAPIST.lower(), SESSION.lower(), FINISHED.lower(), DELETE.lower(),
-     MINDFULNESS.lower(), "next", "info", "unstop"}
+     MINDFULNESS.lower(), "next", "info", "unstop", "ayuda"}
 )
 """Keywords that interrupt even a free-text answer: the word itself, not its aliases."""
 

@@ -94,6 +94,7 @@ class Rules:
     leading_caps: frozenset[str]
     send_gerunds: frozenset[str]
     sentence_starts: frozenset[str]  # words after a capital STOP that begin a new sentence
+    keep_answer: re.Pattern  # an answer to the question that means "keep the texts"
     rules: tuple[Rule, ...]
     checks: tuple[tuple[str, str], ...]  # (text, expected outcome) that must hold
 
@@ -180,6 +181,7 @@ def compile_rules(data: dict[str, Any]) -> tuple[Rules | None, list[str]]:
         leading_caps=frozenset(data.get("leading_caps", [])),
         send_gerunds=frozenset(data.get("send_gerunds", [])),
         sentence_starts=frozenset(data.get("sentence_starts", [])),
+        keep_answer=expand(data.get("keep_answer", r"^no\b"), "keep_answer") or re.compile(r"^no\b"),
         rules=tuple(rules),
         checks=tuple((c["text"], c["outcome"]) for c in data.get("checks", [])),
     )
@@ -361,6 +363,12 @@ def _set_off_leading_caps(text: str, rules: Rules) -> str:
     if following in rules.sentence_starts:
         return f"{word}. {rest}"
     return text
+
+
+def is_keep_answer(text: str | None, rules: Rules | None = None) -> bool:
+    """True when an answer to the opt-out question means "no, keep the texts"."""
+    rules = rules or default_rules()
+    return bool(rules.keep_answer.search(fold(text or "", rules)))
 
 
 def explain(text: str, rules: Rules | None = None) -> list[tuple[str, str | None]]:
