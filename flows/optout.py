@@ -282,8 +282,8 @@ def _spell(token: str, rules: Rules) -> str:
 
 
 def _one_edit(a: str, b: str, *, swap_only: bool) -> bool:
-    """True when a is b with one adjacent swap (or, unless swap_only, one letter
-    added, dropped or changed, never the first)."""
+    """True when a is b with one adjacent swap or its last letter dropped (or, unless
+    swap_only, one letter added, dropped or changed, never the first)."""
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
         if len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] \
@@ -291,7 +291,7 @@ def _one_edit(a: str, b: str, *, swap_only: bool) -> bool:
             return True
         return not swap_only and len(diff) == 1 and diff[0] > 0
     if swap_only:
-        return False
+        return len(a) + 1 == len(b) and b[:-1] == a  # "mor" -> "more"
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
     for i in range(1, len(long_)):
         if long_[:i] + long_[i + 1:] == short:
