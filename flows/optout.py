@@ -258,8 +258,13 @@ def fold(text: str, rules: Rules) -> str:
     # Keep letters, digits and the punctuation that ends clauses; the rest is a space.
     text = "".join(ch if ch.isalnum() or ch in ".,!?;:\n#" else " " for ch in text)
     text = re.sub(r"\s*#\s*", " number ", text) if "#" in text else text
+    text = re.sub(r"(?<=!)1+", "", text)  # "stop!1!": a missed shift key
+    # "s t o p": letters typed apart are one word.
+    text = re.sub(r"\b[a-z](?:\s[a-z]\b){2,}", lambda m: m.group(0).replace(" ", ""), text)
     words = []
     for token in re.findall(r"[a-z0-9]+|[^a-z0-9\s]", text):
+        if token[0].isalpha() and not token.isalpha() and token not in rules.abbreviations:
+            token = token.translate(_LOOKALIKE_DIGITS)  # "st0p", "par4r"
         if token.isalpha():
             token = re.sub(r"(.)\1{2,}", r"\1", token)  # "stoppp" -> "stop", "nooo" -> "no"
             token = rules.abbreviations.get(token, token)
@@ -267,6 +272,10 @@ def fold(text: str, rules: Rules) -> str:
         words.append(token)
     folded = " ".join(words)
     return re.sub(r"\s+([.,!?;:])", r"\1", folded).strip()
+
+
+_LOOKALIKE_DIGITS = str.maketrans("01345", "oieas")
+"""Digits typed for the letters they look like, inside a word."""
 
 
 def _spell(token: str, rules: Rules) -> str:
@@ -282,16 +291,16 @@ def _spell(token: str, rules: Rules) -> str:
 
 
 def _one_edit(a: str, b: str, *, swap_only: bool) -> bool:
-    """True when a is b with one adjacent swap or its last letter dropped (or, unless
-    swap_only, one letter added, dropped or changed, never the first)."""
+    """True when a is b with one adjacent swap, its last letter dropped or doubled (or,
+    unless swap_only, one letter added, dropped or changed, never the first)."""
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
         if len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] \
                 and a[diff[1]] == b[diff[0]]:
             return True
         return not swap_only and len(diff) == 1 and diff[0] > 0
-    if swap_only:
-        return len(a) + 1 == len(b) and b[:-1] == a  # "mor" -> "more"
+    if swap_only:  # "mor" -> "more", "bajaa" -> "baja"
+        return (len(a) + 1 == len(b) and b[:-1] == a) or a == b + b[-1]
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
     for i in range(1, len(long_)):
         if long_[:i] + long_[i + 1:] == short:
