@@ -1,14 +1,14 @@
 """opt-out question: when "Reply STOP to stop all texts" was asked
 
 Revision ID: 0007
-Revises: 0001
+Revises: 0006 (chained after main's 0006 when main was merged in)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0001"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
