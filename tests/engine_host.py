@@ -7,6 +7,7 @@ from dataclasses import replace
 from flows.model import (
     AskOptOut,
     Context,
+    DeleteData,
     OptIn,
     OptOut,
     RecordConsent,
@@ -21,6 +22,8 @@ def apply(ctx: Context, event) -> Context:
     """What the host's handlers would change in the next turn's context."""
     if isinstance(event, RecordConsent | OptIn):
         return replace(ctx, status="active")
+    if isinstance(event, DeleteData):
+        return replace(ctx, status="deleted", open_session=None, last_session=None)
     if isinstance(event, OptOut):
         return replace(ctx, status="opted_out", optout_asked_at=None)
     if isinstance(event, AskOptOut):

@@ -475,7 +475,7 @@ def test_spanish_help(engine):
     result = turn(engine, context(), "AYUDA")
     assert keys(result) == ["help.es"]
     assert "988" in result.texts()[0] and "STOP" in result.texts()[0]
-    assert keys(turn(engine, context(), "HELP")) == ["help"]
+    assert keys(turn(engine, context(), "HELP")) == ["help", "help.commands"]
 
 
 def test_uncertain_request_asks_once_and_stop_confirms(engine):
@@ -663,7 +663,7 @@ def test_finished_ends_the_course(engine):
 
 def test_help_mid_flow_keeps_the_flow(engine):
     result = turn(engine, context(), "help", state={"flow": "journal", "step": "release"})
-    assert keys(result) == ["help", "journal.release"]  # then the pending question again
+    assert keys(result) == ["help", "help.commands", "journal.release"]  # then the question
     assert result.state == {"flow": "journal", "step": "release"}
 
 
