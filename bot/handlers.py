@@ -65,8 +65,14 @@ def opt_out(turn: Turn, event: ev.OptOut) -> None:
     p = turn.participant
     p.status = "opted_out"
     p.opted_out_at = turn.now
+    p.optout_asked_at = None
     cancel_pending(turn.db, p.id, turn.now)
     journal_links.revoke_all(turn.db, p.id, turn.now)
+
+
+def ask_opt_out(turn: Turn, event: ev.AskOptOut) -> None:
+    """Open (or settle) the opt-out question: scheduled texts wait while it is open."""
+    turn.participant.optout_asked_at = event.at
 
 
 def opt_in(turn: Turn, event: ev.OptIn) -> None:
@@ -217,6 +223,7 @@ HANDLERS: dict[type, Callable] = {
     ev.RecordConsent: record_consent,
     ev.OptOut: opt_out,
     ev.OptIn: opt_in,
+    ev.AskOptOut: ask_opt_out,
     ev.UpdateParticipant: update_participant,
     ev.ScheduleSession: schedule_session,
     ev.SaveIntention: save_intention,

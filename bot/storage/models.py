@@ -102,6 +102,8 @@ class Participant(Base):
     consented_before: Mapped[bool] = mapped_column(Boolean, default=False)
     course_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # "Reply STOP to stop all texts" was asked then: scheduled texts wait (24 h at most).
+    optout_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     state: Mapped[dict | None] = mapped_column(JSONText)  # the engine's conversation state
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
