@@ -12,6 +12,7 @@ from bot.config import Settings
 def create_app(config: dict | None = None, *, services=None) -> Flask:
     """Build the web app; config overrides settings read from the environment."""
     from bot import cli, webhook
+    from bot.care import web as care
     from bot.logsafe import configure_logging
     from bot.services import build_services
 
@@ -26,4 +27,5 @@ def create_app(config: dict | None = None, *, services=None) -> Flask:
     app.extensions["integration_bot"] = services or build_services(settings)
     app.register_blueprint(webhook.bp)
     cli.init_app(app)
+    care.init_app(app)  # the care team's console under /care/
     return app

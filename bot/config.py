@@ -52,6 +52,10 @@ class Settings:
     sms_max_per_second: float = 1.0
     log_level: str = "INFO"
     queue_name: str = "integration-bot"
+    secret_key: str = ""  # SECRET_KEY: signs console sessions; dev: instance/secret.key
+    care_color: str = "#2f6f73"  # CARE_COLOR: the console's accent colour
+    care_silent_after: int = 3  # CARE_SILENT_AFTER: unanswered nudges before "stopped replying"
+    journal_share_default: bool = False  # JOURNAL_SHARE_DEFAULT: care team sees journals
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -88,6 +92,10 @@ class Settings:
             sms_max_per_second=float(env("SMS_MAX_PER_SECOND") or 1.0),
             log_level=env("LOG_LEVEL") or "INFO",
             queue_name=env("RQ_QUEUE") or cls.queue_name,
+            secret_key=env("SECRET_KEY") or "",
+            care_color=env("CARE_COLOR") or cls.care_color,
+            care_silent_after=int(env("CARE_SILENT_AFTER") or cls.care_silent_after),
+            journal_share_default=_bool(env("JOURNAL_SHARE_DEFAULT")),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -109,6 +117,9 @@ class Settings:
             "CARE_TEAM_NUMBERS": ",".join(self.care_team_numbers),
             "SMS_MAX_PER_SECOND": repr(self.sms_max_per_second),
             "LOG_LEVEL": self.log_level, "RQ_QUEUE": self.queue_name,
+            "SECRET_KEY": self.secret_key, "CARE_COLOR": self.care_color,
+            "CARE_SILENT_AFTER": str(self.care_silent_after),
+            "JOURNAL_SHARE_DEFAULT": "1" if self.journal_share_default else "0",
         }
 
     def with_overrides(self, overrides: dict | None) -> Settings:
@@ -157,3 +168,6 @@ class Settings:
                 raise ConfigError("production needs REDIS_URL")
             if self.clock_file:
                 raise ConfigError("CLOCK_FILE is for tests and demos, not production")
+            if len(self.secret_key) < 32:
+                raise ConfigError("production needs SECRET_KEY (32 characters or more) "
+                                  "to sign care-team console sessions")

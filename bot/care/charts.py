@@ -1,0 +1,40 @@
+"""Small server-side SVG charts for a participant's page, drawn with pygal."""
+
+from __future__ import annotations
+
+import pygal
+from markupsafe import Markup
+from pygal.style import Style
+
+
+def _style(color: str) -> Style:
+    """A plain, legible style in the clinic's colour (no web fonts, white background)."""
+    return Style(background="white", plot_background="white", foreground="#222",
+                 foreground_strong="#111", foreground_subtle="#bbb", colors=(color, "#999"),
+                 font_family="sans-serif", label_font_size=14, major_label_font_size=14,
+                 title_font_size=16, legend_font_size=14, value_font_size=12)
+
+
+def _config(color: str, title: str) -> dict:
+    """Options shared by every chart: no JavaScript, no XML declaration, scales to its box."""
+    return {"title": title, "style": _style(color), "js": [], "disable_xml_declaration": True,
+            "height": 260, "width": 600, "show_legend": False, "margin": 12,
+            "x_label_rotation": 30}
+
+
+def mood_chart(points: list[tuple[str, int]], color: str) -> Markup:
+    """Mood check-ins (1-5) over time as a line chart."""
+    chart = pygal.Line(range=(1, 5), **_config(color, "Mood check-ins (1-5)"))
+    chart.x_labels = [label for label, _ in points]
+    chart.add("Mood", [score for _, score in points])
+    return Markup(chart.render(is_unicode=True))
+
+
+def reply_chart(weeks: list[tuple[str, int, int]], color: str) -> Markup:
+    """Nudges sent and answered per week as grouped bars."""
+    chart = pygal.Bar(**{**_config(color, "Nudges answered per week"), "show_legend": True,
+                         "legend_at_bottom": True})
+    chart.x_labels = [week for week, _, _ in weeks]
+    chart.add("Answered", [answered for _, _, answered in weeks])
+    chart.add("Sent", [sent for _, sent, _ in weeks])
+    return Markup(chart.render(is_unicode=True))
