@@ -69,5 +69,5 @@ class StaffForm(FlaskForm):
     """Add a care-team account (a set-up link is shown once)."""
 
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    role = SelectField("Role", choices=[(r, r) for r in ROLES])
+    role = SelectField("Role", choices=list(ROLES))
 
