@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+
 import pyotp
 
 from bot.care import accounts
@@ -49,3 +50,24 @@ def post_form(client, page_url: str, action: str, **data):
     """POST to action with the CSRF token from page_url."""
     token = csrf_from(client.get(page_url).get_data(as_text=True))
     return client.post(action, data={"csrf_token": token, **data})
+
+
+def journal_and_checkin(services, clock, phone, mood: str = "4") -> None:
+    """DONE, five journal answers, then the 48-hour mood check-in is sent and answered."""
+    from sqlalchemy import select
+
+    from bot import delivery, scheduling
+    from bot.storage.models import ScheduledMessage
+
+    phone.text("DONE")
+    for answer in ("The ocean", "I can rest", "Less rushing", "Lighter", "Call my brother"):
+        phone.text(answer)
+    with services.db.session() as db:
+        due = db.scalars(select(ScheduledMessage.due_at).where(
+            ScheduledMessage.expects_reply == "mood")).first()
+    clock.set(due)
+    while ids := scheduling.all_due_ids(services, clock.now(), limit=100):
+        if set(delivery.deliver_batch(services, ids)) <= {"deferred", "skipped"}:
+            break
+    clock.advance(minutes=20)  # they answer a while later
+    phone.text(mood)

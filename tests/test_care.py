@@ -23,6 +23,7 @@ from tests.care_helpers import (
     CLINICIAN,
     PASSWORD,
     csrf_from,
+    journal_and_checkin,
     login,
     make_staff,
     next_code,
@@ -184,6 +185,22 @@ def test_participant_page_keeps_journal_words_private_unless_shared(
     assert "I saw the ocean" not in page
     assert "Not shared with the care team" in page and "1 journal answer(s)" in page
     assert page.count("<svg") >= 2  # mood and reply charts, drawn server-side
+
+
+def test_mood_and_reply_charts_show_the_checkin(client, services, clock, phone, db):
+    enroll(client, services, phone)
+    journal_and_checkin(services, clock, phone, "2")
+    secret = make_staff(services, CLINICIAN, "clinician")
+    login(client, CLINICIAN, secret, clock)
+    with db.session() as s:
+        pid = s.scalars(select(Participant.id)).one()
+    page = client.get(f"/care/participants/{pid}").get_data(as_text=True)
+    mood_svg = page[page.index('id="mood-chart"'):page.index('id="reply-chart"')]
+    assert "<svg" in mood_svg and "No data" not in mood_svg and "<script" not in mood_svg
+    assert "mood 2/5" in page
+    listing = client.get("/care/participants").get_data(as_text=True)
+    # one nudge answered (the check-in), latest mood 2
+    assert "/ 0 / 1</td>" in listing and "<td>2</td>" in listing
 
 
 def test_handoff_bot_steps_back_on_free_text_only(client, services, clock, phone, sender, db):

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot.fake_twilio import FakeTwilio
 from bot.sms import TwilioSender
 from bot.storage.models import Alert, Participant
-from tests.care_helpers import ADMIN, CLINICIAN, PASSWORD, make_staff
+from tests.care_helpers import ADMIN, CLINICIAN, PASSWORD, journal_and_checkin, make_staff
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PHONE
 from tests.test_conversation import enroll
 
@@ -55,6 +55,7 @@ def test_clinician_day_in_the_browser(page, live_server, client, services, clock
     base = live_server.url
     page.set_viewport_size(PHONE_VIEWPORT)
     enroll(client, services, phone)
+    journal_and_checkin(services, clock, phone, "4")
     crisis = phone.text("I want to kill myself tonight")
     assert "988" in crisis[0]
     secret = make_staff(services, CLINICIAN, "clinician")
@@ -84,6 +85,8 @@ def test_clinician_day_in_the_browser(page, live_server, client, services, clock
     expect(page.locator(".timeline")).to_contain_text("I want to kill myself tonight")
     expect(page.locator(".timeline")).to_contain_text("raised an alert")
     expect(page.locator("#mood-chart svg")).to_be_visible()
+    expect(page.locator("#mood-chart svg")).not_to_contain_text("No data")
+    expect(page.locator("#reply-chart svg")).not_to_contain_text("No data")
     expect(page.locator("#reply-chart svg")).to_be_visible()
     expect(page.get_by_text("Called Sam; safe with her sister")).to_be_visible()
     screenshot(page, "participant")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pygal
 from markupsafe import Markup
 from pygal.style import Style
@@ -11,14 +13,27 @@ def _style(color: str) -> Style:
     """A plain, legible style in the clinic's colour (no web fonts, white background)."""
     return Style(background="white", plot_background="white", foreground="#222",
                  foreground_strong="#111", foreground_subtle="#bbb", colors=(color, "#999"),
-                 font_family="sans-serif", label_font_size=14, major_label_font_size=14,
-                 title_font_size=16, legend_font_size=14, value_font_size=12)
+                 font_family="sans-serif", label_font_size=18, major_label_font_size=18,
+                 title_font_size=22, legend_font_size=18, value_font_size=16,
+                 no_data_font_size=28)
+
+
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.DOTALL)
+
+
+def _svg(chart) -> Markup:
+    """The chart as inline SVG without pygal's config <script> (the page runs no inline JS)."""
+    return Markup(_SCRIPT.sub("", chart.render(is_unicode=True)))
 
 
 def _config(color: str, title: str) -> dict:
-    """Options shared by every chart: no JavaScript, no XML declaration, scales to its box."""
+    """Options shared by every chart: no JavaScript, no XML declaration, scales to its box.
+
+    The drawing is small (480 wide) with large type so labels stay readable when the SVG
+    shrinks to a phone's width.
+    """
     return {"title": title, "style": _style(color), "js": [], "disable_xml_declaration": True,
-            "height": 260, "width": 600, "show_legend": False, "margin": 12,
+            "height": 330, "width": 480, "show_legend": False, "margin": 12,
             "x_label_rotation": 30}
 
 
@@ -27,7 +42,7 @@ def mood_chart(points: list[tuple[str, int]], color: str) -> Markup:
     chart = pygal.Line(range=(1, 5), **_config(color, "Mood check-ins (1-5)"))
     chart.x_labels = [label for label, _ in points]
     chart.add("Mood", [score for _, score in points])
-    return Markup(chart.render(is_unicode=True))
+    return _svg(chart)
 
 
 def reply_chart(weeks: list[tuple[str, int, int]], color: str) -> Markup:
@@ -37,4 +52,4 @@ def reply_chart(weeks: list[tuple[str, int, int]], color: str) -> Markup:
     chart.x_labels = [week for week, _, _ in weeks]
     chart.add("Answered", [answered for _, _, answered in weeks])
     chart.add("Sent", [sent for _, sent, _ in weeks])
-    return Markup(chart.render(is_unicode=True))
+    return _svg(chart)

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from sqlalchemy import select
 
-from bot.care.queries import FAILED, REPLY_WINDOW, SENT, week_start
+from bot.care.queries import FAILED, SENT, answered, week_start
 from bot.storage.models import JournalEntry, Message, Participant, ScheduledMessage, Session
 
 COLUMNS = ["participant", "name", "phone_last4", "week_start", "sessions_done",
@@ -33,16 +33,18 @@ def weekly_rows(db) -> list[dict]:
             row["moods"].append(s.mood)
     for pid, at in db.execute(select(JournalEntry.participant_id, JournalEntry.created_at)):
         weeks[(pid, week_start(at))]["journal_entries"] += 1
+    sent = defaultdict(list)
     for pid, status, sent_at, due_at in db.execute(select(
             ScheduledMessage.participant_id, ScheduledMessage.status, ScheduledMessage.sent_at,
             ScheduledMessage.due_at)):
         if status in SENT and sent_at:
-            row = weeks[(pid, week_start(sent_at))]
-            row["nudges_sent"] += 1
-            if any(sent_at < at <= sent_at + REPLY_WINDOW for at in inbound[pid]):
-                row["nudges_answered"] += 1
+            weeks[(pid, week_start(sent_at))]["nudges_sent"] += 1
+            sent[pid].append(sent_at)
         elif status in FAILED:
             weeks[(pid, week_start(sent_at or due_at))]["nudges_failed"] += 1
+    for pid, times in sent.items():
+        for i in answered(times, inbound[pid]):
+            weeks[(pid, week_start(times[i]))]["nudges_answered"] += 1
     people = {p.id: p for p in db.scalars(select(Participant))}
     rows = []
     for (pid, week), row in sorted(weeks.items()):

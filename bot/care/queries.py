@@ -43,6 +43,23 @@ HIDDEN_KEYS = ("journal.entries",)
 """Outbound texts that quote the participant's journal (hidden unless they share it)."""
 
 
+def answered(sent: list[datetime], inbound: list[datetime]) -> set[int]:
+    """Indexes of the nudges (by send time) that got a reply: each inbound text answers the
+    latest nudge sent before it, within REPLY_WINDOW."""
+    order = sorted(range(len(sent)), key=lambda i: sent[i])
+    found = set()
+    for at in inbound:
+        latest = None
+        for i in order:
+            if sent[i] < at:
+                latest = i
+            else:
+                break
+        if latest is not None and at - sent[latest] <= REPLY_WINDOW:
+            found.add(latest)
+    return found
+
+
 def _ago(now: datetime, then: datetime | None) -> str:
     """'3 h 5 min' style duration."""
     if then is None:
@@ -197,21 +214,24 @@ def _add_adherence(db, rows: list[dict]) -> None:
 
 
 def nudge_stats(db, ids: list[int]) -> dict[int, dict]:
-    """Per participant: nudges delivered, failed, and answered within REPLY_WINDOW."""
+    """Per participant: nudges delivered, failed, and answered (see `answered`)."""
     inbound = defaultdict(list)
     for pid, at in db.execute(select(Message.participant_id, Message.created_at).where(
             Message.participant_id.in_(ids), Message.direction == "in")):
         inbound[pid].append(at)
     stats: dict[int, dict] = defaultdict(lambda: {"delivered": 0, "failed": 0, "replied": 0})
+    sent = defaultdict(list)
     for pid, status, sent_at in db.execute(
             select(ScheduledMessage.participant_id, ScheduledMessage.status,
                    ScheduledMessage.sent_at).where(ScheduledMessage.participant_id.in_(ids))):
         if status in SENT:
             stats[pid]["delivered"] += 1
-            if sent_at and any(sent_at < at <= sent_at + REPLY_WINDOW for at in inbound[pid]):
-                stats[pid]["replied"] += 1
+            if sent_at:
+                sent[pid].append(sent_at)
         elif status in FAILED:
             stats[pid]["failed"] += 1
+    for pid, times in sent.items():
+        stats[pid]["replied"] = len(answered(times, inbound[pid]))
     return stats
 
 
@@ -317,17 +337,17 @@ def sessions_of(db, participant_id: int, share: bool) -> list[dict]:
 
 def weekly_replies(db, participant_id: int) -> list[tuple[str, int, int]]:
     """(week starting, nudges sent, nudges answered) per week, oldest first."""
-    stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     inbound = list(db.scalars(select(Message.created_at).where(
         Message.participant_id == participant_id, Message.direction == "in")))
-    for sent_at in db.scalars(select(ScheduledMessage.sent_at).where(
-            ScheduledMessage.participant_id == participant_id,
-            ScheduledMessage.status.in_(SENT), ScheduledMessage.sent_at.is_not(None))):
-        week = week_start(sent_at)
-        stats[week][0] += 1
-        if any(sent_at < at <= sent_at + REPLY_WINDOW for at in inbound):
-            stats[week][1] += 1
-    return [(week, sent, answered) for week, (sent, answered) in sorted(stats.items())]
+    sent = list(db.scalars(select(ScheduledMessage.sent_at).where(
+        ScheduledMessage.participant_id == participant_id,
+        ScheduledMessage.status.in_(SENT), ScheduledMessage.sent_at.is_not(None))))
+    replied = answered(sent, inbound)
+    stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for i, sent_at in enumerate(sent):
+        stats[week_start(sent_at)][0] += 1
+        stats[week_start(sent_at)][1] += i in replied
+    return [(week, count, answers) for week, (count, answers) in sorted(stats.items())]
 
 
 def moods(db, participant_id: int, tz: str) -> list[tuple[str, int]]:
