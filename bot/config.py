@@ -56,6 +56,7 @@ class Settings:
     care_color: str = "#2f6f73"  # CARE_COLOR: the console's accent colour
     care_silent_after: int = 3  # CARE_SILENT_AFTER: unanswered nudges before "stopped replying"
     journal_share_default: bool = False  # JOURNAL_SHARE_DEFAULT: care team sees journals
+    proxy_hops: int = 0  # PROXY_HOPS: trusted reverse proxies in front of the web process
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -96,6 +97,7 @@ class Settings:
             care_color=env("CARE_COLOR") or cls.care_color,
             care_silent_after=int(env("CARE_SILENT_AFTER") or cls.care_silent_after),
             journal_share_default=_bool(env("JOURNAL_SHARE_DEFAULT")),
+            proxy_hops=int(env("PROXY_HOPS") or 0),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -120,6 +122,7 @@ class Settings:
             "SECRET_KEY": self.secret_key, "CARE_COLOR": self.care_color,
             "CARE_SILENT_AFTER": str(self.care_silent_after),
             "JOURNAL_SHARE_DEFAULT": "1" if self.journal_share_default else "0",
+            "PROXY_HOPS": str(self.proxy_hops),
         }
 
     def with_overrides(self, overrides: dict | None) -> Settings:

@@ -325,3 +325,73 @@ def test_admin_adds_staff_and_deactivation_signs_them_out(app, services, clock, 
         clinician_id = s.scalars(select(StaffUser.id).where(StaffUser.email == CLINICIAN)).one()
     post_form(admin, "/care/staff", f"/care/staff/{clinician_id}/deactivate")
     assert other.get("/care/").status_code == 302
+
+
+def test_stop_still_works_while_a_clinician_has_the_conversation(client, services, clock,
+                                                                 phone, db):
+    enroll(client, services, phone)
+    secret = make_staff(services, CLINICIAN, "clinician")
+    login(client, CLINICIAN, secret, clock)
+    with db.session() as s:
+        pid = s.scalars(select(Participant.id)).one()
+    post_form(client, f"/care/participants/{pid}", f"/care/inbox/{pid}/open")
+    assert phone.text("STOP")  # the opt-out confirmation still goes out
+    with db.session() as s:
+        assert s.get(Participant, pid).status == "opted_out"
+    refused = post_form(client, f"/care/inbox/{pid}", f"/care/participants/{pid}/text",
+                        body="Are you there?", back="inbox")
+    assert refused.status_code == 302
+    assert "cannot text a participant who is opted_out" in client.get(
+        f"/care/inbox/{pid}").get_data(as_text=True)
+
+
+def test_now_page_lists_participants_who_stopped_replying(client, services, clock, phone, db):
+    from bot import delivery, scheduling
+
+    enroll(client, services, phone)
+    phone.text("DONE")
+    secret = make_staff(services, CLINICIAN, "clinician")
+    for _ in range(4):  # four days of nudges, none answered
+        clock.advance(days=1)
+        while ids := scheduling.all_due_ids(services, clock.now(), limit=100):
+            if set(delivery.deliver_batch(services, ids)) <= {"deferred", "skipped"}:
+                break
+    with db.session() as s:
+        sent = s.scalar(select(func.count()).select_from(ScheduledMessage).where(
+            ScheduledMessage.status == "sent"))
+    assert sent >= services.settings.care_silent_after
+    login(client, CLINICIAN, secret, clock)
+    html = client.get("/care/").get_data(as_text=True)
+    assert "Stopped replying (1)" in html
+    phone.text("sorry, busy week")
+    assert "Stopped replying (0)" in client.get("/care/").get_data(as_text=True)
+
+
+def test_production_needs_a_secret_key_and_sends_secure_cookies(tmp_path, db):
+    from bot import create_app
+    from bot.config import ConfigError
+    from bot.services import build_services
+    from tests.conftest import make_settings
+
+    base = dict(env="production", redis_url="redis://127.0.0.1:1/0")
+    try:
+        make_settings(tmp_path, db.url, **base).check()
+    except ConfigError as exc:
+        assert "SECRET_KEY" in str(exc)
+    else:
+        raise AssertionError("production started without SECRET_KEY")
+    settings = make_settings(tmp_path, db.url, secret_key="s" * 40, **base)
+    app = create_app(services=build_services(settings, db=db))
+    page = app.test_client().get("/care/login")
+    cookie = next(c for c in page.headers.getlist("Set-Cookie") if c.startswith("care_session="))
+    assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_migrations_create_exactly_the_models(db):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from bot.storage.models import Base
+
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pygal
 from markupsafe import Markup
@@ -39,7 +40,8 @@ def _config(color: str, title: str) -> dict:
 
 def mood_chart(points: list[tuple[str, int]], color: str) -> Markup:
     """Mood check-ins (1-5) over time as a line chart."""
-    chart = pygal.Line(range=(1, 5), **_config(color, "Mood check-ins (1-5)"))
+    chart = pygal.Line(range=(1, 5), dots_size=6, stroke_style={"width": 3},
+                       **_config(color, "Mood check-ins (1-5), by session"))
     chart.x_labels = [label for label, _ in points]
     chart.add("Mood", [score for _, score in points])
     return _svg(chart)
@@ -49,7 +51,9 @@ def reply_chart(weeks: list[tuple[str, int, int]], color: str) -> Markup:
     """Nudges sent and answered per week as grouped bars."""
     chart = pygal.Bar(**{**_config(color, "Nudges answered per week"), "show_legend": True,
                          "legend_at_bottom": True})
-    chart.x_labels = [week for week, _, _ in weeks]
+    chart.x_labels = [f"wk {date.fromisoformat(week):%b %d}" for week, _, _ in weeks]
+    top = max((sent for _, sent, _ in weeks), default=1)
+    chart.y_labels = list(range(0, top + 1, max(1, top // 5)))  # whole nudges only
     chart.add("Answered", [answered for _, _, answered in weeks])
     chart.add("Sent", [sent for _, sent, _ in weeks])
     return _svg(chart)

@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import Flask, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.care import accounts
 from bot.care import views as _views  # noqa: F401  (registers the routes on bp)
@@ -52,6 +53,11 @@ def init_app(app: Flask) -> None:
         PERMANENT_SESSION_LIFETIME=IDLE_TIMEOUT, SESSION_REFRESH_EACH_REQUEST=True,
         REMEMBER_COOKIE_DURATION=timedelta(0), WTF_CSRF_SSL_STRICT=settings.production,
     )
+    if settings.proxy_hops:
+        # Behind a load balancer the client's address (login throttling, audit) and the
+        # scheme come from X-Forwarded-* headers, trusted only for the configured hops.
+        n = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     csrf.init_app(app)
     login_manager.init_app(app)
     app.register_blueprint(bp)
