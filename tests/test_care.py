@@ -185,6 +185,35 @@ def test_participant_page_keeps_journal_words_private_unless_shared(
     assert "I saw the ocean" not in page
     assert "Not shared with the care team" in page and "1 journal answer(s)" in page
     assert page.count("<svg") >= 2  # mood and reply charts, drawn server-side
+    # Text SHARE, answer YES: the care team may now read the journal.
+    assert "May your care team read your journal answers?" in phone.text("share")[0]
+    assert "Text SHARE anytime" in phone.text("yes")[0]
+    page = client.get(f"/care/participants/{pid}").get_data(as_text=True)
+    assert "I saw the ocean and my grandmother" in page
+    assert "Journal shared with the care team</dt><dd>yes" in page
+    phone.text("SHARE")
+    phone.text("no")
+    assert "I saw the ocean" not in client.get(f"/care/participants/{pid}").get_data(as_text=True)
+
+
+def test_clinic_default_can_share_journals(tmp_path, db, clock, sender):
+    from bot import create_app
+    from bot.services import build_services
+    from tests.conftest import Phone, make_settings
+
+    settings = make_settings(tmp_path, db.url, journal_share_default=True)
+    services = build_services(settings, clock=clock, sender=sender, db=db)
+    app = create_app(services=services)
+    client = app.test_client()
+    phone = Phone(client)
+    enroll(client, services, phone)
+    phone.text("DONE")
+    phone.text("I saw the ocean and my grandmother")
+    secret = make_staff(services, CLINICIAN, "clinician")
+    login(client, CLINICIAN, secret, clock)
+    with db.session() as s:
+        pid = s.scalars(select(Participant.id)).one()
+    assert "I saw the ocean" in client.get(f"/care/participants/{pid}").get_data(as_text=True)
 
 
 def test_mood_and_reply_charts_show_the_checkin(client, services, clock, phone, db):

@@ -38,7 +38,7 @@ BOT_KEYWORDS_IN_HANDOFF = frozenset(
     {keywords.OPT_OUT, keywords.OPT_IN, keywords.HELP, keywords.DONE, keywords.JOURNAL,
      keywords.INTENTION, keywords.PAUSE, keywords.RESUME, keywords.TIMEZONE,
      keywords.BEDTIME, keywords.THERAPIST, keywords.SESSION, keywords.MINDFULNESS,
-     keywords.FINISHED, keywords.DELETE})
+     keywords.FINISHED, keywords.DELETE, keywords.SHARE})
 """Keywords the bot still answers during a conversation ("yes", "ok", "skip" are replies to
 the clinician)."""
 
