@@ -229,7 +229,7 @@ def test_mood_and_reply_charts_show_the_checkin(client, services, clock, phone, 
     assert "mood 2/5" in page
     listing = client.get("/care/participants").get_data(as_text=True)
     # one nudge answered (the check-in), latest mood 2
-    assert "/ 0 / 1</td>" in listing and "<td>2</td>" in listing
+    assert "/ 0 / 1</td>" in listing and 'data-label="Latest mood">2</td>' in listing
 
 
 def test_handoff_bot_steps_back_on_free_text_only(client, services, clock, phone, sender, db):

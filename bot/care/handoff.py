@@ -114,8 +114,10 @@ def _release_held(db, participant: Participant, conversation: CareConversation,
 def takes_over(services, message_id: int) -> bool:
     """Whether the participant who sent this text is in an open conversation."""
     with services.db.session() as db:
-        participant_id = db.scalar(select(Message.participant_id).where(Message.id == message_id))
-        return participant_id is not None and open_for(db, participant_id) is not None
+        # One indexed lookup per inbound text (most texts arrive with no conversation open).
+        return db.scalar(select(CareConversation.id).join(
+            Message, Message.participant_id == CareConversation.participant_id).where(
+            Message.id == message_id, CareConversation.status == "open").limit(1)) is not None
 
 
 def is_for_clinician(text: str | None, opt_out_type: str | None = None) -> bool:
