@@ -25,6 +25,17 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+DEV_CLOCK_FILE = "clock"
+"""Development's shared clock under instance/ (absent: the real time; see bot/clock.py)."""
+
+
+def _dev_clock_file(bot_env: str | None, instance: str) -> str:
+    """Development shares one clock file between web, worker, clock and CLI processes."""
+    if (bot_env or "development").lower() != "development":
+        return ""
+    return str(Path(instance) / DEV_CLOCK_FILE)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the bot can be configured with."""
@@ -48,11 +59,11 @@ class Settings:
     journal_encryption_key: str = ""
     phone_hash_key: str = ""
     clock_file: str = ""  # tests and demos only: read "now" from this file
+    secret_key: str = ""  # signs journal links and form sessions; dev: instance/secret.key
     care_team_numbers: tuple[str, ...] = field(default_factory=tuple)
     sms_max_per_second: float = 1.0
     log_level: str = "INFO"
     queue_name: str = "integration-bot"
-    secret_key: str = ""  # SECRET_KEY: signs console sessions; dev: instance/secret.key
     care_color: str = "#2f6f73"  # CARE_COLOR: the console's accent colour
     care_silent_after: int = 3  # CARE_SILENT_AFTER: unanswered nudges before "stopped replying"
     journal_share_default: bool = False  # JOURNAL_SHARE_DEFAULT: care team sees journals
@@ -86,14 +97,14 @@ class Settings:
             default_timezone=env("DEFAULT_TIMEZONE") or cls.default_timezone,
             journal_encryption_key=env("JOURNAL_ENCRYPTION_KEY") or "",
             phone_hash_key=env("PHONE_HASH_KEY") or "",
-            clock_file=env("CLOCK_FILE") or "",
+            clock_file=env("CLOCK_FILE") or _dev_clock_file(env("BOT_ENV"), instance),
+            secret_key=env("SECRET_KEY") or "",
             care_team_numbers=tuple(
                 n.strip() for n in (env("CARE_TEAM_NUMBERS") or "").split(",") if n.strip()
             ),
             sms_max_per_second=float(env("SMS_MAX_PER_SECOND") or 1.0),
             log_level=env("LOG_LEVEL") or "INFO",
             queue_name=env("RQ_QUEUE") or cls.queue_name,
-            secret_key=env("SECRET_KEY") or "",
             care_color=env("CARE_COLOR") or cls.care_color,
             care_silent_after=int(env("CARE_SILENT_AFTER") or cls.care_silent_after),
             journal_share_default=_bool(env("JOURNAL_SHARE_DEFAULT")),
@@ -116,10 +127,11 @@ class Settings:
             "DEFAULT_TIMEZONE": self.default_timezone,
             "JOURNAL_ENCRYPTION_KEY": self.journal_encryption_key,
             "PHONE_HASH_KEY": self.phone_hash_key, "CLOCK_FILE": self.clock_file,
+            "SECRET_KEY": self.secret_key,
             "CARE_TEAM_NUMBERS": ",".join(self.care_team_numbers),
             "SMS_MAX_PER_SECOND": repr(self.sms_max_per_second),
             "LOG_LEVEL": self.log_level, "RQ_QUEUE": self.queue_name,
-            "SECRET_KEY": self.secret_key, "CARE_COLOR": self.care_color,
+            "CARE_COLOR": self.care_color,
             "CARE_SILENT_AFTER": str(self.care_silent_after),
             "JOURNAL_SHARE_DEFAULT": "1" if self.journal_share_default else "0",
             "PROXY_HOPS": str(self.proxy_hops),
@@ -172,5 +184,6 @@ class Settings:
             if self.clock_file:
                 raise ConfigError("CLOCK_FILE is for tests and demos, not production")
             if len(self.secret_key) < 32:
-                raise ConfigError("production needs SECRET_KEY (32 characters or more) "
-                                  "to sign care-team console sessions")
+                # The care console signs its sessions with it, and it is always served.
+                raise ConfigError("production needs SECRET_KEY (32 characters or more): it "
+                                  "signs care console sessions and journal links")

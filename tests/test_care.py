@@ -424,3 +424,23 @@ def test_migrations_create_exactly_the_models(db):
 
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_console_forms_work_over_https_with_the_browsers_referer(app, services, clock):
+    # Over HTTPS Flask-WTF also wants a same-site Referer: the console's Referrer-Policy
+    # (same-origin) must let the browser send it, or every form would fail in production.
+    client = app.test_client()
+    secret = make_staff(services, CLINICIAN, "clinician")
+    base = "https://care.example"
+    page = client.get("/care/login", base_url=base)
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    signed_in = client.post("/care/login", base_url=base,
+                            headers={"Referer": f"{base}/care/login"},
+                            data={"csrf_token": csrf_from(page.get_data(as_text=True)),
+                                  "email": CLINICIAN, "password": PASSWORD,
+                                  "code": next_code(secret, clock)})
+    assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/care/"
+    forged = client.post("/care/logout", base_url=base, headers={"Referer": "https://evil.example/"},
+                         data={"csrf_token": csrf_from(client.get("/care/", base_url=base)
+                                                       .get_data(as_text=True))})
+    assert forged.status_code == 400

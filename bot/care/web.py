@@ -1,11 +1,13 @@
-"""Wiring the console into the app: secret key, cookies, CSRF, Flask-Login, idle timeout."""
+"""Wiring the console into the app: secret key, cookies, CSRF, Flask-Login, idle timeout.
+
+Call init_app after every other blueprint is registered: the CSRF protection it installs
+covers the console's forms and exempts the others (Twilio signs its webhooks, the journal
+and simulator pages check their own tokens).
+"""
 
 from __future__ import annotations
 
-import os
-import secrets
 from datetime import timedelta
-from pathlib import Path
 
 from flask import Flask, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, logout_user
@@ -16,11 +18,10 @@ from bot.care import accounts
 from bot.care import views as _views  # noqa: F401  (registers the routes on bp)
 from bot.care.blueprint import bp, services
 from bot.care.cli import staff_cli
+from bot.journal_links import secret_key
 
 IDLE_TIMEOUT = timedelta(minutes=15)
 """A console session with no page request for this long must sign in again."""
-
-SECRET_KEY_FILE = "secret.key"
 
 PUBLIC_ENDPOINTS = frozenset({"care.login", "care.setup", "care.static"})
 
@@ -46,12 +47,14 @@ def _load_staff(staff_id: str):
 def init_app(app: Flask) -> None:
     """Register the console under /care/ with safe session and CSRF settings."""
     settings = app.config["SETTINGS"]
-    app.secret_key = settings.secret_key or dev_secret_key(settings.instance_path)
+    # The same key as the journal links (SECRET_KEY; in development instance/secret.key).
+    app.secret_key = app.secret_key or secret_key(settings)
     app.config.update(
         SESSION_COOKIE_NAME="care_session", SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.production,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production or app.config.get("SESSION_COOKIE_SECURE", False),
         PERMANENT_SESSION_LIFETIME=IDLE_TIMEOUT, SESSION_REFRESH_EACH_REQUEST=True,
-        REMEMBER_COOKIE_DURATION=timedelta(0), WTF_CSRF_SSL_STRICT=settings.production,
+        REMEMBER_COOKIE_DURATION=timedelta(0),
     )
     if settings.proxy_hops:
         # Behind a load balancer the client's address (login throttling, audit) and the
@@ -96,11 +99,12 @@ def _require_login():
 
 @bp.after_request
 def _no_store(response):
-    """Patient data is never cached, framed, or leaked in a Referer (set-up links are secret)."""
+    """Patient data is never cached or framed; set-up links never leave in a Referer."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: over HTTPS Flask-WTF's CSRF check wants our own Referer.
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
         "script-src 'self'; frame-ancestors 'none'; form-action 'self'")
@@ -113,20 +117,3 @@ def _brand():
     settings = services().settings
     return {"clinic_name": settings.clinic_name, "care_color": settings.care_color,
             "staff": current_user}
-
-
-def dev_secret_key(instance_path: str) -> str:
-    """Development only: read or create instance/secret.key (mode 0600)."""
-    path = Path(instance_path) / SECRET_KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{SECRET_KEY_FILE}.{secrets.token_hex(4)}.tmp")
-        temp.write_text(secrets.token_urlsafe(48))
-        temp.chmod(0o600)
-        try:
-            os.link(temp, path)
-        except FileExistsError:
-            pass  # another process (web, worker, clock start together) won the race
-        finally:
-            temp.unlink()
-    return path.read_text().strip()

@@ -1,14 +1,14 @@
 """care-team console: staff accounts, login throttling, conversations, replies, alert notes
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0001"
+down_revision = "0006"  # re-chained after merging main (0006 journal links came first)
 branch_labels = None
 depends_on = None
 
