@@ -444,3 +444,43 @@ def test_console_forms_work_over_https_with_the_browsers_referer(app, services, 
                          data={"csrf_token": csrf_from(client.get("/care/", base_url=base)
                                                        .get_data(as_text=True))})
     assert forged.status_code == 400
+
+
+def test_staff_text_goes_out_with_a_status_callback_and_shows_delivery(tmp_path, db, clock,
+                                                                        sender):
+    import uuid
+
+    from twilio.request_validator import RequestValidator
+
+    from bot import create_app
+    from bot.enrollment import invite
+    from bot.services import build_services
+    from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, make_settings
+
+    public = "https://bot.example"
+    services = build_services(make_settings(tmp_path, db.url, public_base_url=public),
+                              clock=clock, sender=sender, db=db)
+    client = create_app(services=services).test_client()
+
+    def twilio_post(path: str, params: dict):
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(public + path, params)
+        return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+
+    pid = invite(services, PHONE, name="Sam")
+    twilio_post("/twilio/sms", {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": ACCOUNT_SID,
+                                "From": PHONE, "To": "+15005550006", "Body": "YES"})
+    secret = make_staff(services, CLINICIAN, "clinician")
+    login(client, CLINICIAN, secret, clock)
+    post_form(client, f"/care/participants/{pid}", f"/care/inbox/{pid}/open")
+    post_form(client, f"/care/inbox/{pid}", f"/care/participants/{pid}/text",
+              body="Checking in from the clinic \u2013 how are you?", back="inbox")
+    sent = sender.sent[-1]
+    assert sent.status_callback == f"{public}/twilio/status"
+    page = client.get(f"/care/inbox/{pid}").get_data(as_text=True)
+    assert "characters outside GSM-7" in page  # warned, and still sent
+    assert "delivered" not in page
+    with db.session() as s:
+        sid = s.scalars(select(Message.twilio_sid).where(Message.key == "care.reply")).one()
+    assert twilio_post("/twilio/status", {"MessageSid": sid, "MessageStatus": "delivered",
+                                          "AccountSid": ACCOUNT_SID}).status_code == 204
+    assert "delivered" in client.get(f"/care/inbox/{pid}").get_data(as_text=True)
