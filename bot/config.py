@@ -14,6 +14,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 
 
+REDIS_URL_FILE = "redis.url"
+"""Where `make run` writes the embedded Redis' URL (under INSTANCE_PATH) for other commands."""
+
+
+def published_redis_url(instance_path: str, bot_env: str | None) -> str:
+    """The URL of the Redis `make run` started for this instance, if it is running."""
+    if (bot_env or "development").lower() == "production":
+        return ""  # production names its Redis explicitly (REDIS_URL)
+    try:
+        return (Path(instance_path) / REDIS_URL_FILE).read_text().strip()
+    except OSError:
+        return ""
+
+
 class ConfigError(RuntimeError):
     """The configuration cannot run safely (e.g. production without an auth token)."""
 
@@ -68,6 +82,7 @@ class Settings:
     care_silent_after: int = 3  # CARE_SILENT_AFTER: unanswered nudges before "stopped replying"
     journal_share_default: bool = False  # JOURNAL_SHARE_DEFAULT: care team sees journals
     proxy_hops: int = 0  # PROXY_HOPS: trusted reverse proxies in front of the web process
+    allow_unsigned_webhooks: bool = False  # development only: accept unsigned webhooks
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -82,7 +97,7 @@ class Settings:
             env=(env("BOT_ENV") or "development").lower(),
             instance_path=instance,
             database_url=env("DATABASE_URL") or f"sqlite:///{Path(instance) / 'bot.sqlite3'}",
-            redis_url=env("REDIS_URL") or "",
+            redis_url=env("REDIS_URL") or published_redis_url(instance, env("BOT_ENV")),
             twilio_account_sid=env("TWILIO_ACCOUNT_SID") or "",
             twilio_auth_token=env("TWILIO_AUTH_TOKEN") or "",
             twilio_from_number=env("TWILIO_FROM_NUMBER") or "",
@@ -109,6 +124,7 @@ class Settings:
             care_silent_after=int(env("CARE_SILENT_AFTER") or cls.care_silent_after),
             journal_share_default=_bool(env("JOURNAL_SHARE_DEFAULT")),
             proxy_hops=int(env("PROXY_HOPS") or 0),
+            allow_unsigned_webhooks=_bool(env("ALLOW_UNSIGNED_WEBHOOKS")),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -135,6 +151,7 @@ class Settings:
             "CARE_SILENT_AFTER": str(self.care_silent_after),
             "JOURNAL_SHARE_DEFAULT": "1" if self.journal_share_default else "0",
             "PROXY_HOPS": str(self.proxy_hops),
+            "ALLOW_UNSIGNED_WEBHOOKS": "1" if self.allow_unsigned_webhooks else "",
         }
 
     def with_overrides(self, overrides: dict | None) -> Settings:
@@ -183,6 +200,8 @@ class Settings:
                 raise ConfigError("production needs REDIS_URL")
             if self.clock_file:
                 raise ConfigError("CLOCK_FILE is for tests and demos, not production")
+            if self.allow_unsigned_webhooks:
+                raise ConfigError("ALLOW_UNSIGNED_WEBHOOKS is for development, not production")
             if len(self.secret_key) < 32:
                 # The care console signs its sessions with it, and it is always served.
                 raise ConfigError("production needs SECRET_KEY (32 characters or more): it "

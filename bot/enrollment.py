@@ -41,6 +41,8 @@ def invite(services, phone: str, *, timezone: str | None = None,
                               name=name, default_timezone=services.settings.default_timezone)
         elif timezone:
             p.timezone = timezone
+        if p.status == "unenrolled":
+            p.status = "invited"  # they texted us first; now the clinic enrolls them
         pid = p.id
 
     def step(engine, ctx, state, _message):
