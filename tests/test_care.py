@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import pyotp
 from sqlalchemy import func, select, text
@@ -484,3 +485,45 @@ def test_staff_text_goes_out_with_a_status_callback_and_shows_delivery(tmp_path,
     assert twilio_post("/twilio/status", {"MessageSid": sid, "MessageStatus": "delivered",
                                           "AccountSid": ACCOUNT_SID}).status_code == 204
     assert "delivered" in client.get(f"/care/inbox/{pid}").get_data(as_text=True)
+
+
+def test_pause_resume_and_course_end_from_the_participant_page(client, services, clock, phone,
+                                                               db):
+    enroll(client, services, phone)
+    phone.text("DONE")
+    secret = make_staff(services, CLINICIAN, "clinician")
+    login(client, CLINICIAN, secret, clock)
+    with db.session() as s:
+        pid = s.scalars(select(Participant.id)).one()
+    page = f"/care/participants/{pid}"
+    post_form(client, page, f"{page}/pause", days="5")
+    with db.session() as s:
+        paused = s.get(Participant, pid).paused_until
+    assert paused == clock.now() + timedelta(days=5)
+    assert "paused until" in client.get(page).get_data(as_text=True)
+    post_form(client, page, f"{page}/resume")
+    with db.session() as s:
+        assert s.get(Participant, pid).paused_until is None
+    post_form(client, page, f"{page}/course-end")
+    with db.session() as s:
+        assert s.get(Participant, pid).course_ended_at == clock.now()
+        maintenance = s.scalar(select(func.count()).select_from(ScheduledMessage).where(
+            ScheduledMessage.plan == "maintenance", ScheduledMessage.status == "pending"))
+    assert maintenance > 0
+    actions = [a for a, p in audit_actions(db, CLINICIAN) if p == pid]
+    for action in ("participant.pause", "participant.resume", "participant.course_end"):
+        assert action in actions
+
+
+def test_participants_list_pages_through_numbers_that_texted_in(client, services, clock, db):
+    from tests.conftest import Phone
+
+    for n in range(30):
+        Phone(client, f"+1555300{n:04d}").text("hello?")
+    secret = make_staff(services, CLINICIAN, "clinician")
+    login(client, CLINICIAN, secret, clock)
+    first = client.get("/care/participants?sort=name&dir=asc").get_data(as_text=True)
+    assert "30 participants" in first and "Page 1 of 2" in first
+    assert first.count("unenrolled") == 25
+    second = client.get("/care/participants?sort=name&dir=asc&page=2").get_data(as_text=True)
+    assert second.count("unenrolled") == 5
