@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session as DbSession
 
 from bot import journal_book, journal_links, replan
 from bot import participants as people
-from bot.storage.models import JournalEntry, Participant, ScheduledMessage, Session
+from bot.storage.models import (
+    JournalEntry,
+    JournalShare,
+    Participant,
+    ScheduledMessage,
+    Session,
+)
 from flows import model as ev
 
 CRISIS_HOLD = timedelta(hours=24)
@@ -91,11 +97,24 @@ def opt_in(turn: Turn, event: ev.OptIn) -> None:
 def update_participant(turn: Turn, event: ev.UpdateParticipant) -> None:
     """Change settings the participant told us."""
     for name, value in event.fields.items():
+        if name == "share_journal":
+            _share_journal(turn, bool(value))
+            continue
         if name in ("bedtime", "mindfulness_time") and value is not None:
             value = f"{value.hour:02d}:{value.minute:02d}"
         if name not in ("timezone", "bedtime", "has_therapist", "mindfulness_time", "name"):
             raise ValueError(f"engine asked to update unknown field {name!r}")
         setattr(turn.participant, name, value)
+
+
+def _share_journal(turn: Turn, share: bool) -> None:
+    """SHARE: whether the care team may read journal answers (see the care console)."""
+    choice = turn.db.get(JournalShare, turn.participant.id)
+    if choice is None:
+        turn.db.add(JournalShare(participant_id=turn.participant.id, share=share,
+                                 changed_at=turn.now))
+    else:
+        choice.share, choice.changed_at = share, turn.now
 
 
 def schedule_session(turn: Turn, event: ev.ScheduleSession) -> None:

@@ -417,6 +417,9 @@ class Engine:
         if target == "participant:has_therapist":
             turn.emit(UpdateParticipant({"has_therapist": value}))
             return {}
+        if target == "participant:share_journal":
+            turn.emit(UpdateParticipant({"share_journal": value}))
+            return {}
         if target == "session:scheduled_at":
             turn.emit(ScheduleSession(value))
             turn.emit(SchedulePlan(PRE_SESSION_PLAN, value))
@@ -528,6 +531,7 @@ _SETTING_FLOWS = {
     keywords.THERAPIST: "therapist",
     keywords.SESSION: "session",
     keywords.MINDFULNESS: "mindfulness",
+    keywords.SHARE: "share",
 }
 
 

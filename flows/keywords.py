@@ -34,6 +34,7 @@ SESSION = "SESSION"
 FINISHED = "FINISHED"
 DELETE = "DELETE"
 MINDFULNESS = "MINDFULNESS"
+SHARE = "SHARE"
 YES = "YES"
 NO = "NO"
 
@@ -63,6 +64,7 @@ ALIASES: dict[str, str] = {
     **dict.fromkeys(["therapist", "therapy"], THERAPIST),
     **dict.fromkeys(["session", "next session", "schedule"], SESSION),
     **dict.fromkeys(["mindfulness", "meditation", "meditate", "breathwork"], MINDFULNESS),
+    **dict.fromkeys(["share", "sharing", "share journal", "journal sharing"], SHARE),
     **dict.fromkeys(["finished", "course done", "course finished", "course over"], FINISHED),
     **dict.fromkeys(["delete", "delete my data", "delete me", "erase"], DELETE),
     **dict.fromkeys(["yes", "y", "yes please", "yeah", "yep", "yup", "ok", "okay", "sure", "si",
@@ -137,7 +139,7 @@ SPELLED_OUT = frozenset(
     {OPT_OUT.lower(), OPT_IN.lower(), HELP.lower(), DONE.lower(), JOURNAL.lower(),
      INTENTION.lower(), SKIP.lower(), PAUSE.lower(), RESUME.lower(), TIMEZONE.lower(),
      BEDTIME.lower(), THERAPIST.lower(), SESSION.lower(), FINISHED.lower(), DELETE.lower(),
-     MINDFULNESS.lower(), "next", "info", "unstop", "ayuda"}
+     MINDFULNESS.lower(), SHARE.lower(), "next", "info", "unstop", "ayuda"}
 )
 """Keywords that interrupt even a free-text answer: the word itself, not its aliases."""
 

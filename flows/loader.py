@@ -60,13 +60,13 @@ ENGINE_MESSAGES = frozenset(
 
 ENGINE_FLOWS = frozenset(
     {"enrollment", "intention", "journal", "timezone", "bedtime", "therapist", "session",
-     "mindfulness"}
+     "mindfulness", "share"}
 )
 """Flows the engine starts by name."""
 
 SAVE_TARGETS = frozenset(
     {"participant:timezone", "participant:bedtime", "participant:has_therapist",
-     "participant:mindfulness_time",
+     "participant:mindfulness_time", "participant:share_journal",
      "session:scheduled_at", "intention"}
 )
 
