@@ -12,6 +12,8 @@ BENCHMARKS = {
                 "one inbound text through the whole webhook vs a bare signed route"),
     "safety": ("bench.safety",
                "safety rules on the corpus, dev batch and frozen evaluation set; time per text"),
+    "optout": ("bench.optout",
+               "opt-out recognition: recall, false opt-outs, confirmations (labelled lists)"),
 }
 """Benchmark name -> (module with main(argv), what it measures)."""
 
