@@ -135,14 +135,19 @@ def kind_of(text: str) -> str:
 
 
 def play(client, script: Script, turns: int, timings: list[float] | None = None,
-         kinds: list[str] | None = None) -> None:
-    """Post `turns` signed texts; record each turn's seconds, kind and reply count."""
+         kinds: list[str] | None = None, *, counter=None, trips: list[int] | None = None) -> None:
+    """Post `turns` signed texts; record each turn's seconds, kind and reply count, and
+    with a counter (bench.roundtrips.DatabaseTrips) each turn's database round trips."""
     for _ in range(turns):
         number, text = script.next()
         params, headers = signed(number, text)
+        if counter is not None:
+            counter.reset()
         started = time.perf_counter()
         response = client.post("/twilio/sms", data=params, headers=headers)
         elapsed = time.perf_counter() - started
+        if trips is not None:
+            trips.append(counter.total)
         if response.status_code != 200:
             raise RuntimeError(f"turn {script.turn} answered {response.status_code}")
         if timings is not None:

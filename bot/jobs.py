@@ -91,13 +91,14 @@ def _job(services, func, *args):
 
 
 def enqueue_dispatch(services, batches: list[list[int]], inbound_ids: list[int],
-                     outbound_ids: list[int]) -> None:
+                     outbound_ids: list[int], alert_ids: list[int]) -> None:
     """A clock pass's hand-over in one Redis pipeline: scheduled batches, inbound retries
-    (one job each) and lost REST replies (one job)."""
+    (one job each), lost REST replies (one job) and due care-team pages (one job each)."""
     work = [_job(services, send_scheduled, ids) for ids in batches if ids]
     work += [_job(services, retry_inbound, message_id) for message_id in inbound_ids]
     if outbound_ids:
         work.append(_job(services, send_outbound, outbound_ids))
+    work += [_job(services, page_alert, alert_id) for alert_id in alert_ids]
     if work:
         services.queue.enqueue_many(work)
 

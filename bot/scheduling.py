@@ -263,8 +263,8 @@ def stuck_outbound_ids(services, now: datetime) -> list[int]:
 def dispatch_due(services, now: datetime | None = None) -> int:
     """One scheduler pass: free dead leases, hand due rows and stuck work to RQ.
 
-    The database part is one transaction of three statements (leases, due rows,
-    stuck texts); the hand-over is one Redis pipeline, after the commit.
+    The database part is one transaction of four statements (leases, due rows, stuck
+    texts, alerts to page again); the hand-over is one Redis pipeline, after the commit.
     """
     from bot import alerts, jobs
 
@@ -274,10 +274,10 @@ def dispatch_due(services, now: datetime | None = None) -> int:
         release_leases(db, now)
         ids = claim_due(db, now, handover_cap(rate))
         inbound, outbound = stuck_messages(db, now)
+        pages = alerts.due_alert_ids(db, now)
     size = batch_size(rate)
-    jobs.enqueue_dispatch(services, [ids[start:start + size] for start in range(0, len(ids), size)],
-                          inbound, outbound)
-    alerts.page_due(services, now, enqueue=True)
+    batches = [ids[start:start + size] for start in range(0, len(ids), size)]
+    jobs.enqueue_dispatch(services, batches, inbound, outbound, pages)
     return len(ids)
 
 
