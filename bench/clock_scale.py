@@ -31,7 +31,7 @@ SEED_PARTICIPANTS = 10_000
 """Synthetic participants the seeded timers and texts belong to."""
 
 CLOCK_INDEXES = ("ix_messages_inbound_waiting", "ix_messages_outbound_queued",
-                 "ix_scheduled_pending_due", "ix_scheduled_sending_lease")
+                 "ix_scheduled_pending_due")
 """The partial indexes of migration 0008 (dropped for the 'without indexes' runs)."""
 
 WARM_UP_PASSES = 2

@@ -178,7 +178,7 @@ def handover_cap(rate_per_second: float) -> int:
 
 def release_leases(db, now: datetime) -> int:
     """In db's transaction: rows whose worker died mid-send go back to pending."""
-    result = db.execute(update(ScheduledMessage).where(
+    result = db.execute(update(ScheduledMessage).where(  # found through ix_scheduled_due
         ScheduledMessage.status == _const("sending"), ScheduledMessage.lease_until < now,
     ).values(status="pending", lease_until=None, enqueued_at=None, updated_at=now))
     return result.rowcount or 0

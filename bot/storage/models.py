@@ -163,8 +163,6 @@ OUTBOUND_QUEUED = "direction = 'out' AND status = 'queued'"
 """Replies waiting for the REST API: the clock re-drives them when their job was lost."""
 SCHEDULED_PENDING = "status = 'pending'"
 """Timers not yet sent: the clock's due query reads them in due order."""
-SCHEDULED_SENDING = "status = 'sending'"
-"""Timers claimed by a worker: the clock frees the ones whose lease ran out."""
 
 
 class Message(Base):
@@ -205,9 +203,9 @@ class ScheduledMessage(Base):
     __table_args__ = (
         UniqueConstraint("participant_id", "kind", "scope", name="uq_scheduled_key"),
         Index("ix_scheduled_due", "status", "due_at"),
-        # The dispatch pass: due rows in due order, and expired leases (migration 0008).
+        # The dispatch pass reads due rows in (due_at, id) order from this one (migration
+        # 0008); expired leases are found through ix_scheduled_due (status = 'sending').
         partial_index("ix_scheduled_pending_due", "due_at", "id", where=SCHEDULED_PENDING),
-        partial_index("ix_scheduled_sending_lease", "lease_until", where=SCHEDULED_SENDING),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,7 +1,7 @@
 """partial indexes for the clock's queries
 
 The clock process runs these every second: inbound texts waiting for an answer,
-replies queued for the REST API, due pending timers, expired sending leases.
+replies queued for the REST API, due pending timers in due order.
 Each index holds only the rows its query looks for, so a pass stays flat however
 many texts and timers have ever been stored.
 
@@ -25,8 +25,6 @@ INDEXES = (
      "direction = 'out' AND status = 'queued'"),
     ("ix_scheduled_pending_due", "scheduled_messages", ["due_at", "id"],
      "status = 'pending'"),
-    ("ix_scheduled_sending_lease", "scheduled_messages", ["lease_until"],
-     "status = 'sending'"),
 )
 """(name, table, columns, predicate): the same as bot/storage/models.py declares."""
 
