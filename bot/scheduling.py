@@ -180,7 +180,8 @@ def release_leases(db, now: datetime) -> int:
     """In db's transaction: rows whose worker died mid-send go back to pending."""
     result = db.execute(update(ScheduledMessage).where(  # found through ix_scheduled_due
         ScheduledMessage.status == _const("sending"), ScheduledMessage.lease_until < now,
-    ).values(status="pending", lease_until=None, enqueued_at=None, updated_at=now))
+    ).values(status="pending", lease_until=None, enqueued_at=None, updated_at=now)
+        .execution_options(synchronize_session=False))  # no ORM objects to refresh
     return result.rowcount or 0
 
 
@@ -213,7 +214,8 @@ def claim_due(db, now: datetime, cap: int, limit: int = DISPATCH_LIMIT) -> list[
               .with_for_update(skip_locked=True))
     rows = db.execute(update(ScheduledMessage).where(ScheduledMessage.id.in_(picked))
                       .values(enqueued_at=now)
-                      .returning(ScheduledMessage.id, ScheduledMessage.due_at)).all()
+                      .returning(ScheduledMessage.id, ScheduledMessage.due_at)
+                      .execution_options(synchronize_session=False)).all()
     return [row.id for row in sorted(rows, key=lambda r: (r.due_at, r.id))]
 
 
