@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import tempfile
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -148,6 +150,30 @@ def create_clock_indexes(db) -> None:
 
 # ---------------------------------------------------------------- measuring
 
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def backend_pids(db) -> list[int]:
+    """PostgreSQL: the server processes serving this database (the bench's own pool)."""
+    if db.engine.dialect.name != "postgresql":
+        return []
+    with db.engine.connect() as conn:
+        return list(conn.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).scalars())
+
+
+def server_cpu(pids: list[int]) -> float:
+    """CPU seconds the given local server processes have used so far (user + system)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a backend that has gone
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / TICKS_PER_SECOND
+
+
 
 class Passes:
     """Runs and times dispatch passes, moving 'now' by PASS_GAP each time."""
@@ -168,12 +194,15 @@ class Passes:
         dispatch = scheduling.dispatch_due if implementation == "new" else \
             legacy_clock.dispatch_due
         now, self.now = self.now, self.now + PASS_GAP
+        pids = backend_pids(self.services.db)
         for counter in (db_trips, redis_trips):
             if counter is not None:
                 counter.reset()
+        cpu = time.process_time() + server_cpu(pids)
         started = time.perf_counter()
         handed = dispatch(self.services, now)
         elapsed = time.perf_counter() - started
+        self.last_cpu = time.process_time() + server_cpu(pids) - cpu
         counts = (db_trips.total if db_trips else 0, redis_trips.total if redis_trips else 0)
         jobs = self.services.queue.count
         self.services.redis.flushdb()
@@ -192,6 +221,7 @@ class Passes:
     def compare(self, passes: int) -> dict:
         """Median/p95 ms, round trips and correctness of both implementations, interleaved."""
         times: dict[str, list[float]] = {"new": [], "old": []}
+        cpu: dict[str, float] = {"new": 0.0, "old": 0.0}
         wrong: dict[str, int] = {"new": 0, "old": 0}
         jobs: dict[str, set] = {"new": set(), "old": set()}
         order = ("new", "old")
@@ -202,12 +232,16 @@ class Passes:
                 jobs[implementation].add(enqueued)
                 if n >= WARM_UP_PASSES:
                     times[implementation].append(elapsed)
+                    cpu[implementation] += self.last_cpu
         result = {}
         for implementation in order:
             trips = self.round_trips(implementation)
             result[implementation] = {
                 "median_ms": round(bench.median(times[implementation]) * 1000, 2),
                 "p95_ms": round(bench.percentile(times[implementation], 0.95) * 1000, 2),
+                # Mean CPU per pass, this process plus its PostgreSQL backends: what the
+                # pass costs when it does not wait for a core (the machine may be busy).
+                "cpu_ms": round(cpu[implementation] / max(1, passes) * 1000, 2),
                 "passes_handing_wrong_count": wrong[implementation],
                 "jobs_per_pass": sorted(jobs[implementation]),
                 "db_round_trips": trips["database"], "redis_round_trips": trips["redis"],
@@ -316,9 +350,10 @@ def correct(result: dict) -> bool:
 def report(result: dict) -> None:
     """The human-readable tables."""
     r = result
+    load = os.getloadavg()[0]
     print(f"dispatch: {r['due']} due among {r['timers']:,} pending timers and "
           f"{r['messages']:,} texts, {r['database']}; {r['passes']} passes each "
-          f"(seeded in {r['seed_seconds']} s)")
+          f"(seeded in {r['seed_seconds']} s; load average {load:.1f} at the end)")
     rows = []
     for phase, label in (("small", f"only the {r['due']} due rows"),
                          ("large_without_indexes", "large, without 0008 indexes"),
@@ -326,10 +361,10 @@ def report(result: dict) -> None:
         for implementation in ("old", "new"):
             d = r[phase]["dispatch"][implementation]
             rows.append((f"{label}: {implementation} pass", f"{d['median_ms']:.1f}",
-                         f"{d['p95_ms']:.1f}", str(d["db_round_trips"]),
+                         f"{d['p95_ms']:.1f}", f"{d['cpu_ms']:.1f}", str(d["db_round_trips"]),
                          str(d["redis_round_trips"]), ",".join(map(str, d["jobs_per_pass"]))))
-    bench.print_table(rows, header=("", "median ms", "p95 ms", "db trips", "redis trips",
-                                    "jobs"))
+    bench.print_table(rows, header=("", "median ms", "p95 ms", "cpu ms", "db trips",
+                                    "redis trips", "jobs"))
     print(f"new pass, large / small: {r['ratio_new_large_to_small']:.2f}x; new pass with "
           f"indexes / old pass without: {r['ratio_new_to_old_large']:.3f}")
     print(f"DONE turn median: small {r['small']['done_median_ms']:.2f} ms, large "
