@@ -45,6 +45,22 @@ def _join(value: tuple[str, ...]) -> str:
     return ",".join(value)
 
 
+DEV_CLOCK_FILE = "clock"
+"""Development's shared clock under instance/ (absent: the real time; see bot/clock.py)."""
+
+
+def _dev_clock_file(bot_env: str | None, instance: str) -> str:
+    """Development shares one clock file between web, worker, clock and CLI processes."""
+    if (bot_env or "development").lower() != "development":
+        return ""
+    return str(Path(instance) / DEV_CLOCK_FILE)
+
+
+def _default_clock_file(values: dict) -> str:
+    """CLOCK_FILE unset: development's shared clock file, else none (the real time)."""
+    return _dev_clock_file(values["env"], values["instance_path"])
+
+
 def _default_database(values: dict) -> str:
     """SQLite under the instance folder, when DATABASE_URL is not set."""
     return f"sqlite:///{Path(values['instance_path']) / 'bot.sqlite3'}"
@@ -143,9 +159,18 @@ class Settings:
                                  str(DEFAULT_INSTANCE), shown_default="`./instance`")
     log_level: str = setting("LOG_LEVEL", "Python logging level", "INFO")
     queue_name: str = setting("RQ_QUEUE", "RQ queue name", "integration-bot")
-    clock_file: str = setting("CLOCK_FILE",
-                              "Tests and demos only: read \"now\" from this file "
-                              "(refused in production)")
+    clock_file: str = setting(
+        "CLOCK_FILE",
+        "Read \"now\" from this file: an ISO-8601 instant with offset (time stands still, "
+        "`2026-11-23T15:00:00+00:00`) or signed seconds ahead of the real time (time runs "
+        "on, `+86400`); no file means the real time. Written atomically by the simulator. "
+        "Refused in production",
+        shown_default="development: `instance/clock`", fallback=_default_clock_file)
+    secret_key: str = setting(
+        "SECRET_KEY",
+        "Signs journal links and page forms (CSRF); required in production when "
+        "`PUBLIC_BASE_URL` is set. Changing it ends every open journal link",
+        shown_default="dev: generated in `instance/secret.key`")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -218,6 +243,9 @@ class Settings:
                 raise ConfigError("production needs REDIS_URL")
             if self.clock_file:
                 raise ConfigError("CLOCK_FILE is for tests and demos, not production")
+            if self.public_base_url and not self.secret_key:
+                raise ConfigError("production with PUBLIC_BASE_URL needs SECRET_KEY "
+                                  "(it signs participants' journal links)")
 
 
 PROCESS_VARIABLES: tuple[tuple[str, str, str], ...] = (

@@ -251,7 +251,7 @@ class Engine:
             turn.say("done.ack")
             self._begin(turn, "journal")
         elif word == keywords.JOURNAL:
-            turn.emit(SendJournal())
+            turn.emit(SendJournal(keywords.journal_page(raw)))
         elif word == keywords.SKIP:
             step = turn.current_step()
             if step is None:
