@@ -19,6 +19,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 
 
+REDIS_URL_FILE = "redis.url"
+"""Where `make run` writes the embedded Redis' URL (under INSTANCE_PATH) for other commands."""
+
+
+def published_redis_url(instance_path: str, bot_env: str | None) -> str:
+    """The URL of the Redis `make run` started for this instance, if it is running."""
+    if (bot_env or "development").lower() == "production":
+        return ""  # production names its Redis explicitly (REDIS_URL)
+    try:
+        return (Path(instance_path) / REDIS_URL_FILE).read_text().strip()
+    except OSError:
+        return ""
+
+
 class ConfigError(RuntimeError):
     """The configuration cannot run safely (e.g. production without an auth token)."""
 
@@ -59,6 +73,16 @@ def _dev_clock_file(bot_env: str | None, instance: str) -> str:
 def _default_clock_file(values: dict) -> str:
     """CLOCK_FILE unset: development's shared clock file, else none (the real time)."""
     return _dev_clock_file(values["env"], values["instance_path"])
+
+
+def _default_redis_url(values: dict) -> str:
+    """REDIS_URL unset: the Redis `make run` published for this instance, if any."""
+    return published_redis_url(values["instance_path"], values["env"])
+
+
+def _flag(value: bool) -> str:
+    """A boolean setting as the environment writes it (inverse of _bool)."""
+    return "1" if value else ""
 
 
 def _default_database(values: dict) -> str:
@@ -109,11 +133,19 @@ class Settings:
         shown_default="`sqlite:///instance/bot.sqlite3`", fallback=_default_database)
     redis_url: str = setting(
         "REDIS_URL", "Redis for RQ jobs and the shared send-rate limit",
-        shown_default="embedded under `instance/redis/` (`make run` only)")
+        shown_default="embedded under `instance/redis/` (`make run` only; other commands "
+                      "read its URL from `instance/redis.url`)",
+        fallback=_default_redis_url)
     twilio_account_sid: str = setting("TWILIO_ACCOUNT_SID", "Twilio account")
     twilio_auth_token: str = setting(
         "TWILIO_AUTH_TOKEN",
-        "Signs webhooks and authenticates API calls; required in production")
+        "Signs webhooks and authenticates API calls; required in production",
+        shown_default="dev: generated in `instance/webhook_token.key`")
+    allow_unsigned_webhooks: bool = setting(
+        "ALLOW_UNSIGNED_WEBHOOKS",
+        "`1` accepts webhook requests with no signature (development only; production "
+        "refuses to start)",
+        False, shown_default="off", parse=_bool, dump=_flag)
     twilio_from_number: str = setting("TWILIO_FROM_NUMBER", "Sending number (E.164) ...")
     twilio_messaging_service_sid: str = setting("TWILIO_MESSAGING_SERVICE_SID",
                                                 "... or a Messaging Service")
@@ -163,8 +195,9 @@ class Settings:
         "CLOCK_FILE",
         "Read \"now\" from this file: an ISO-8601 instant with offset (time stands still, "
         "`2026-11-23T15:00:00+00:00`) or signed seconds ahead of the real time (time runs "
-        "on, `+86400`); no file means the real time. Written atomically by the simulator. "
-        "Refused in production",
+        "on, `+86400`); no file means the real time. Written atomically by the simulator "
+        "and `flask --app bot clock set/advance`; a reader that finds it empty or "
+        "half-written reads again, then keeps the last time it read. Refused in production",
         shown_default="development: `instance/clock`", fallback=_default_clock_file)
     secret_key: str = setting(
         "SECRET_KEY",
@@ -243,6 +276,8 @@ class Settings:
                 raise ConfigError("production needs REDIS_URL")
             if self.clock_file:
                 raise ConfigError("CLOCK_FILE is for tests and demos, not production")
+            if self.allow_unsigned_webhooks:
+                raise ConfigError("ALLOW_UNSIGNED_WEBHOOKS is for development, not production")
             if self.public_base_url and not self.secret_key:
                 raise ConfigError("production with PUBLIC_BASE_URL needs SECRET_KEY "
                                   "(it signs participants' journal links)")
@@ -250,6 +285,8 @@ class Settings:
 
 PROCESS_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("`PORT`, `WEB_CONCURRENCY`", "`5000`, `2`", "gunicorn bind port and worker processes"),
+    ("`BIND_ADDRESS`", "`127.0.0.1`", "Address gunicorn binds (Procfile `web`); `0.0.0.0` to "
+     "accept connections from other machines"),
     ("`BOT_OPERATOR`", "OS user", "Name written to the audit log by operator commands"),
 )
 """Variables read outside Settings (the Procfile's gunicorn line, bot/cli.py), as README
