@@ -58,6 +58,8 @@ def test_a_worker_rebuilds_exactly_the_same_settings_from_to_env(tmp_path):
     for f in fields(Settings):
         if f.type == "float":
             changed[f.name] = 2.5
+        elif f.type == "bool":
+            changed[f.name] = True
         elif f.type.startswith("tuple"):
             changed[f.name] = ("+15551230001", "+15551230002")
         else:
