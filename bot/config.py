@@ -201,9 +201,28 @@ class Settings:
         shown_default="development: `instance/clock`", fallback=_default_clock_file)
     secret_key: str = setting(
         "SECRET_KEY",
-        "Signs journal links and page forms (CSRF); required in production when "
-        "`PUBLIC_BASE_URL` is set. Changing it ends every open journal link",
+        "Signs journal links, page forms (CSRF) and care console sessions; required in "
+        "production (32+ characters, e.g. `python -c \"import secrets; "
+        "print(secrets.token_urlsafe(48))\"`). Changing it ends every open journal link "
+        "and console session",
         shown_default="dev: generated in `instance/secret.key`")
+    care_color: str = setting("CARE_COLOR",
+                              "The console's accent colour (with `CLINIC_NAME` in its header)",
+                              "#2f6f73")
+    care_silent_after: int = setting(
+        "CARE_SILENT_AFTER",
+        "The Now page lists an active participant as \"stopped replying\" after this many "
+        "unanswered nudges in a row",
+        3, parse=int)
+    journal_share_default: bool = setting(
+        "JOURNAL_SHARE_DEFAULT",
+        "Whether the care team sees journal answers of participants who never texted SHARE",
+        False, shown_default="off", parse=_bool, dump=_flag)
+    proxy_hops: int = setting(
+        "PROXY_HOPS",
+        "Reverse proxies in front of `web` whose `X-Forwarded-*` headers are trusted "
+        "(client address for sign-in throttling)",
+        0, parse=int)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -278,9 +297,10 @@ class Settings:
                 raise ConfigError("CLOCK_FILE is for tests and demos, not production")
             if self.allow_unsigned_webhooks:
                 raise ConfigError("ALLOW_UNSIGNED_WEBHOOKS is for development, not production")
-            if self.public_base_url and not self.secret_key:
-                raise ConfigError("production with PUBLIC_BASE_URL needs SECRET_KEY "
-                                  "(it signs participants' journal links)")
+            if len(self.secret_key) < 32:
+                # The care console signs its sessions with it, and it is always served.
+                raise ConfigError("production needs SECRET_KEY (32 characters or more): it "
+                                  "signs care console sessions and journal links")
 
 
 PROCESS_VARIABLES: tuple[tuple[str, str, str], ...] = (

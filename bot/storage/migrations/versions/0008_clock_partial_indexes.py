@@ -7,7 +7,7 @@ many texts and timers have ever been stored. On PostgreSQL scheduled_messages al
 keeps room on its pages for the clock's updates (fillfactor, below).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0005
 Create Date: 2026-11-30 21:10:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"  # "0001" as assigned; chained after main's 0006 when main was merged in
+down_revision = "0005"  # "0001" as assigned; chained after main's head (0005) when main was merged in
 branch_labels = None
 depends_on = None
 
