@@ -60,6 +60,8 @@ def test_a_worker_rebuilds_exactly_the_same_settings_from_to_env(tmp_path):
             changed[f.name] = 2.5
         elif f.type == "bool":
             changed[f.name] = True
+        elif f.type == "int":
+            changed[f.name] = 7
         elif f.type.startswith("tuple"):
             changed[f.name] = ("+15551230001", "+15551230002")
         else:
