@@ -12,6 +12,8 @@ BENCHMARKS = {
                 "one inbound text through the whole webhook vs a bare signed route"),
     "safety": ("bench.safety",
                "safety rules on the corpus, dev batch and frozen evaluation set; time per text"),
+    "dispatch": ("bench.clock_scale",
+                 "a clock pass and a DONE turn with 1M timers and 1M texts stored"),
     "optout": ("bench.optout",
                "opt-out recognition: recall, false opt-outs, confirmations (labelled lists)"),
 }
