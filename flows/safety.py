@@ -371,7 +371,12 @@ class _Context:
         if name == "topic_talk":
             return bool(_TOPIC_TALK.search(self.clause_before(m.start()) + m.group(0)))
         if name == "quoted":
-            return bool(_QUOTED.search(self.clause_before(m.start()) + m.group(0)))
+            if _QUOTED.search(self.clause_before(m.start()) + m.group(0)):
+                return True
+            # Inside double quotes, a song or film named anywhere in the sentence counts:
+            # 'a song came on, "i hurt myself today"'.
+            return (self.text.count('"', 0, m.start()) % 2 == 1
+                    and self.sentence_has(_QUOTED, m.start()))
         if name == "let_go":
             return self.sentence_has(_LET_GO, m.start())
         if name == "resolved":
@@ -436,6 +441,8 @@ def _blood_pressure(ctx: _Context) -> list[_Finding]:
     found = []
     systolic_alert = RULESET.blood_pressure["systolic"]
     diastolic_alert = RULESET.blood_pressure["diastolic"]
+    reported_systolic = RULESET.blood_pressure.get("reported_systolic", systolic_alert)
+    reported_diastolic = RULESET.blood_pressure.get("reported_diastolic", diastolic_alert)
     readings = [(int(m.group(1)), int(m.group(2)), m) for m in _BP_READING.finditer(ctx.text)]
     if " over " in ctx.text:
         for m in _SPOKEN_BP.finditer(ctx.text):
@@ -448,7 +455,10 @@ def _blood_pressure(ctx: _Context) -> list[_Finding]:
         # Without a BP word, "10/12" is a date and "8/10" a score: need a 3-digit systolic.
         if systolic < 100 and not ctx.sentence_has(_BP_CONTEXT, m.start()):
             continue
-        if systolic >= systolic_alert or diastolic >= diastolic_alert:
+        reported = ctx.sentence_has(_BP_CONTEXT, m.start())
+        high = systolic >= systolic_alert or diastolic >= diastolic_alert or (
+            reported and (systolic >= reported_systolic or diastolic >= reported_diastolic))
+        if high:
             if not (ctx.negated(m) or ctx.about_someone_else(m)
                     or ctx.distant_past(m, whole_sentence=True)):
                 found.append(_Finding(URGENT, BLOOD_PRESSURE, m.group(0), m.start(),

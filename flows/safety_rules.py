@@ -265,6 +265,9 @@ def parse(data: dict[str, Any]) -> tuple[RuleSet | None, list[str]]:
     for key in ("systolic", "diastolic"):
         if not isinstance(bp.get(key), int):
             problems.append(f"blood_pressure.{key} must be a whole number")
+    for key in ("reported_systolic", "reported_diastolic"):
+        if key in bp and not isinstance(bp[key], int):
+            problems.append(f"blood_pressure.{key} must be a whole number")
     if "blood_pressure" not in categories:
         problems.append("category 'blood_pressure' is missing (readings use it)")
     if problems:
