@@ -86,6 +86,7 @@ class Concept:
     only_with: frozenset[str] = frozenset()
     """When set, the concept counts only beside one of these concepts (a time alone is
     no risk; a time beside a means is)."""
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,8 @@ def _parse_net(raw: Any, vocab: dict[str, str], problems: list[str]) -> Net | No
             only_with = []
         concepts.append(Concept(name, weight if isinstance(weight, int) else 1,
                                 tuple(expanded), None if own is None else frozenset(own),
-                                count, frozenset(only_with)))
+                                count, frozenset(only_with),
+                                str(entry.get("description", ""))))
     threshold = raw.get("threshold")
     if not isinstance(threshold, int) or threshold < 1:
         problems.append("net.threshold must be a whole number >= 1")
