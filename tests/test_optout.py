@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import optout as bench_optout
-from flows import loader, optout
+from flows import keywords, loader, optout
 
 TRAIN_AND_DEV = ("train", "dev")
 
@@ -38,12 +38,39 @@ def test_shipped_rules_are_sound():
     ("I quit vaping last month", "none", "en"),
     ("stop lol", "none", "en"),
     ("what happens if I text stop?", "none", "en"),
+    # Someone else's behalf: the owner died or is in hospital.
+    ("The person who had this phone passed away", "immediate", "en"),
+    ("on behalf of my grandmother please remove her from this list", "immediate", "en"),
+    ("she is in hospice", "confirm", "en"),
+    ("My dad passed away last year and today was hard", "none", "en"),
+    ("la persona de este número falleció", "immediate", "es"),
+    # Indirect: immediate when the texts are named, asked about otherwise.
+    ("I'm good without these", "immediate", "en"),
+    ("I'll pass on these texts from now on", "immediate", "en"),
+    ("I'm done with this", "confirm", "en"),
+    ("I'm done with feeling guilty", "none", "en"),
+    ("Ya terminé con esto", "confirm", "es"),
+    ("Ya terminé con mi ex", "none", "es"),
+    # Spanish single keywords and sentences.
+    ("Desuscribir", "immediate", "es"),
+    ("CANCELA", "immediate", "es"),
+    ("quiero dejar de recibir textos", "immediate", "es"),
+    ("Quiero dejar de fumar", "none", "es"),
+    ("alta", "none", "en"),  # coming back is not a request to stop
 ])
 def test_outcomes_and_languages(text, outcome, lang):
     verdict = optout.classify(text)
     assert verdict.outcome == outcome, optout.explain(text)
     if outcome != "none":
         assert verdict.lang == lang
+
+
+def test_spanish_opt_in_words():
+    for text in ("ALTA", "alta por favor", "Volver", "sí", "darme de alta"):
+        assert keywords.keyword(text) in (keywords.OPT_IN, keywords.YES), text
+        assert keywords.is_spanish_opt_in(text), text
+    for text in ("START", "yes", "alta presion hoy"):
+        assert not keywords.is_spanish_opt_in(text), text
 
 
 def test_real_words_are_not_read_as_typos():
