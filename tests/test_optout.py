@@ -140,7 +140,12 @@ def test_bench_never_prints_rows_of_the_frozen_list(tmp_path, monkeypatch, capsy
     stand_in.write_text("label,lang,kind,text\nrequest,en,direct,SENTINEL never shown\n"
                         "not_request,en,ordinary,SENTINEL stop texting me\n", encoding="utf-8")
     monkeypatch.setitem(bench_optout.LISTS, "frozen", stand_in)
-    assert bench_optout.main(["--lists", "dev,frozen", "--misses", "--kinds"]) == 0
+    stand_in_v2 = tmp_path / "frozen2.csv"
+    stand_in_v2.write_text("label,lang,kind,text\nrequest,es,spanish_keyword,SENTINEL PARAR\n"
+                           "request,en,direct,SENTINEL stop\n", encoding="utf-8")
+    monkeypatch.setitem(bench_optout.LISTS, "frozen2", stand_in_v2)
+    assert bench_optout.main(["--lists", "dev,frozen,frozen2", "--misses", "--kinds"]) == 0
     out = capsys.readouterr().out
-    assert "frozen (1+1)" in out and "SENTINEL" not in out
-    assert "dev: misses" in out and "frozen: misses" not in out
+    assert "frozen (1+1)" in out and "frozen2 (2+0)" in out and "SENTINEL" not in out
+    assert "frozen2: outcomes by kind" in out and "request/es/spanish_keyword" in out
+    assert "dev: misses" in out and "frozen: misses" not in out and "frozen2: misses" not in out
