@@ -35,12 +35,13 @@ SETS = {
     "round2f": DATA / "dev" / "safety_round2f.csv",
     "round2g": DATA / "dev" / "safety_round2g.csv",
     "round2h": DATA / "dev" / "safety_round2h.csv",
+    "round2i": DATA / "dev" / "safety_round2i.csv",
     "eval": DATA / "safety_eval.csv",
     "eval_v2": DATA / "safety_eval_v2.csv",
 }
 """Set name -> labelled file (level,category,text). `eval` was the round-1 evaluation set;
 it is training data since round 2 (tests/data/README.md). `eval_v2` is the frozen set."""
-DEFAULT_SETS = ("corpus", "dev", "round2", "round2b", "round2c", "round2d", "round2e", "round2f", "round2g", "round2h", "eval", "eval_v2")
+DEFAULT_SETS = ("corpus", "dev", "round2", "round2b", "round2c", "round2d", "round2e", "round2f", "round2g", "round2h", "round2i", "eval", "eval_v2")
 FROZEN = ("eval_v2",)
 """Sets whose misses are never printed (and that alone are compared with the targets)."""
 
