@@ -41,7 +41,15 @@ DISPATCH_LIMIT = 5000
 """Most rows one dispatch pass hands over (the next pass takes the rest)."""
 
 INBOUND_RETRY_AFTER = timedelta(seconds=30)
-"""An inbound text still unprocessed this long after it arrived goes to a worker."""
+"""An inbound text still unprocessed this long after it arrived goes to a worker; each
+failed try doubles the wait before the next."""
+
+MAX_INBOUND_ATTEMPTS = 5
+"""Tries at processing one inbound text before it is left as `failed` for an operator
+(a text that always crashes must not become a failed job every second forever)."""
+
+MAX_OUTBOUND_ATTEMPTS = 6
+"""Tries at sending one REST reply before it is left as `failed`."""
 
 CAP_LOOKBACK = timedelta(hours=24)
 
@@ -138,12 +146,12 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
 
 
 def release_expired_leases(services, now: datetime) -> int:
-    """Rows claimed by a worker that died mid-send go back to pending."""
-    with services.db.session() as db:
-        result = db.execute(update(ScheduledMessage).where(
-            ScheduledMessage.status == "sending", ScheduledMessage.lease_until < now,
-        ).values(status="pending", lease_until=None, enqueued_at=None, updated_at=now))
-        return result.rowcount or 0
+    """Rows claimed by a worker that died mid-send: recorded as sent if the provider has
+    them (bot.reconcile), else back to pending. Returns how many were settled."""
+    from bot import reconcile
+
+    outcomes = reconcile.expired_scheduled(services, now)
+    return outcomes.get("released", 0) + outcomes.get("reconciled", 0)
 
 
 def due_ids(services, now: datetime, limit: int = DISPATCH_LIMIT) -> list[int]:
@@ -183,20 +191,34 @@ def batch_size(rate_per_second: float) -> int:
     return max(1, min(BATCH_SIZE, int(rate_per_second * BATCH_SECONDS)))
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """How long a text that failed `attempts` times waits before its next try."""
+    return INBOUND_RETRY_AFTER * (2 ** max(0, attempts - 1))
+
+
 def stuck_inbound_ids(services, now: datetime) -> list[int]:
-    """Inbound texts that were stored but never answered (crash or lost job)."""
-    with services.db.session() as db:
-        return list(db.scalars(select(Message.id).where(
-            Message.direction == "in", Message.status.in_(("received", "failed")),
-            Message.updated_at < now - INBOUND_RETRY_AFTER)))
+    """Inbound texts stored but never answered (crash or lost job), due for another try;
+    each is marked handed over, so a pass a second later does not hand it over again."""
+    return _due_for_retry(services, now, Message.direction == "in",
+                          Message.status.in_(("received", "failed")), cap=MAX_INBOUND_ATTEMPTS)
 
 
 def stuck_outbound_ids(services, now: datetime) -> list[int]:
-    """Replies queued for the REST API whose job was lost."""
+    """Replies queued for the REST API whose job was lost or whose send must be retried."""
+    return _due_for_retry(services, now, Message.direction == "out",
+                          Message.status == "queued", cap=MAX_OUTBOUND_ATTEMPTS)
+
+
+def _due_for_retry(services, now: datetime, *where, cap: int) -> list[int]:
+    """Messages matching where, under cap attempts, whose back-off has passed."""
     with services.db.session() as db:
-        return list(db.scalars(select(Message.id).where(
-            Message.direction == "out", Message.status == "queued",
-            Message.updated_at < now - INBOUND_RETRY_AFTER)))
+        rows = db.execute(select(Message.id, Message.attempts, Message.updated_at).where(
+            *where, Message.attempts < cap,
+            Message.updated_at < now - INBOUND_RETRY_AFTER)).all()
+        ids = [i for i, attempts, at in rows if at < now - retry_delay(attempts)]
+        if ids:
+            db.execute(update(Message).where(Message.id.in_(ids)).values(updated_at=now))
+        return ids
 
 
 def dispatch_due(services, now: datetime | None = None) -> int:
@@ -204,7 +226,10 @@ def dispatch_due(services, now: datetime | None = None) -> int:
     from bot import alerts, jobs
 
     now = now or services.clock.now()
+    from bot import reconcile
+
     release_expired_leases(services, now)
+    reconcile.stale_replies(services, now)
     ids = due_ids(services, now)
     size = batch_size(services.settings.sms_max_per_second)
     for start in range(0, len(ids), size):
