@@ -10,9 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -228,3 +230,144 @@ def test_a_huge_unsigned_body_is_refused_with_413_without_being_read(gunicorn_se
     finally:
         conn.close()
     assert answer.startswith(b"HTTP/1.1 413"), answer
+
+
+# ---------------------------------------------------------------- the database goes away (1)
+
+
+class RefusingProxy:
+    """A TCP forwarder to PostgreSQL that the test can make refuse connections (ours only:
+    the database server itself keeps running for everyone else)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target, self.port = target, free_port()
+        self._listener: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        """Listen (again) on the same port and forward every connection."""
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def refuse(self) -> None:
+        """Drop every connection and stop listening: new ones get 'connection refused'."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+if os.environ.get("TEST_DATABASE_URL"):
+    # Only a server database refuses connections: this runs whenever PostgreSQL is
+    # configured (CI). On SQLite the same fault is driven in process
+    # (tests/test_delivery_invariants.py, FlakyDatabase).
+
+    @pytest.mark.parametrize("migrated_db", ["postgresql"], indirect=True)
+    def test_postgres_refusing_connections_while_sending_loses_and_doubles_nothing(
+            tmp_path, migrated_db, redis_dir):
+        from sqlalchemy.engine import make_url
+
+        from bot import scheduling
+        from bot.delivery import LEASE
+        from bot.storage import Database
+
+        _empty(migrated_db)
+        real = make_url(migrated_db.url)
+        proxy = RefusingProxy((real.host or "127.0.0.1", real.port or 5432))
+        proxy.open()
+        proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(
+            hide_password=False)
+        url, redis_proc = start_embedded(redis_dir)
+        with FakeTwilio(auth_token=AUTH_TOKEN) as fake:
+            clock = FileClock(tmp_path / "now.txt")
+            clock.set(START)
+            settings = make_settings(tmp_path, proxied, redis_url=url,
+                                     twilio_api_base_url=fake.base_url,
+                                     sms_max_per_second=100.0, care_team_numbers=(),
+                                     clock_file=str(clock.path))
+            direct = Database(migrated_db.url)
+            services = build_services(settings, db=direct, clock=clock)
+            env = {**os.environ, **settings.to_env(), "LOG_LEVEL": "WARNING"}
+            worker = subprocess.Popen([sys.executable, "-m", "bot.worker"], env=env, cwd=ROOT,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                ids = add_participants(services, 5)
+                fake.latency = 1.0  # every send is in flight when the database goes
+                jobs.enqueue_scheduled(services, ids)
+                wait_until(lambda: fake.attempts() >= 1, 30, "the first send")
+                proxy.refuse()
+                time.sleep(3.0)
+                proxy.open()
+                fake.latency = 0.0
+                # The worker records what Twilio accepted once the database is back; a row
+                # whose re-check met the outage stays `sending` until its lease runs out.
+                wait_until(lambda: list(statuses(services).values()).count("sent")
+                           >= fake.attempts(), 30, "accepted texts to be recorded")
+                # Whatever the outage left unsettled, later clock passes settle it.
+                for _ in range(3):
+                    time.sleep(1.0)
+                    clock.set(clock.now() + LEASE + timedelta(seconds=1))
+                    scheduling.dispatch_due(services)
+                wait_until(lambda: set(statuses(services).values()) == {"sent"}, 30,
+                           "every row sent")
+                bodies = sorted(m["body"] for m in fake.messages)
+                assert bodies == sorted(f"walk reminder {n}" for n in range(5)), bodies
+            finally:
+                stop(worker)
+                stop(redis_proc)
+                proxy.refuse()
+                direct.dispose()
+
+
+def _empty(database) -> None:
+    """Empty every table (what the `db` fixture does)."""
+    from sqlalchemy import text
+
+    from bot.storage.models import Base
+
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with database.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
