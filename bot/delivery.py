@@ -1,12 +1,13 @@
-"""Sending what the database says is due, exactly once, and recording what Twilio says.
+"""Sending what the database says is due, exactly once, and recording what Twilio said.
 
 A scheduled row is claimed in the database (pending -> sending, with a lease
 and an attempt number that acts as the claim's token) before anything is
-sent, so two workers holding the same id send it once. A worker killed
-mid-send leaves the row `sending`; when its lease runs out the scheduler puts
-it back to pending and it is sent again. The one window in which a duplicate
-is possible: Twilio accepted the text but the worker died before it
-committed `sent` (milliseconds); see README, "Delivery guarantees".
+sent, so two workers holding the same id send it once. Each row is checked at
+claim time and again right before the API call, after its rate-limit slot is
+won. A row still `sending` when its lease runs out (the worker died, or the
+database went away after Twilio accepted the text) is reconciled against
+Twilio's message list before anything is sent again (bot.reconcile); see
+README, "Delivery guarantees", for the duplicate window that remains.
 """
 
 from __future__ import annotations

@@ -116,8 +116,9 @@ def test_the_worker_rides_out_redis_going_away_mid_job_on_its_own_queue(
 # ---------------------------------------------------------------- make run (4)
 
 
-def descendants(root: int, marker: str) -> set[int]:
-    """Pids below root (children, grandchildren...) whose command line contains marker."""
+def supervised_children(root: int, name: str) -> set[int]:
+    """Pids of the processes `bot.supervise NAME` runs, anywhere below root (found by their
+    parent: RQ renames its own process title)."""
     parents, commands = {}, {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -132,8 +133,10 @@ def descendants(root: int, marker: str) -> set[int]:
     while frontier:
         frontier = {pid for pid, parent in parents.items() if parent in frontier} - below
         below |= frontier
-    return {pid for pid in below if marker.encode() in commands[pid]
-            and b"bot.supervise" not in commands[pid]}
+    supervisors = {pid for pid in below
+                   if f"bot.supervise {name}".encode() in commands.get(pid, b"")
+                   and b"/bin/sh" not in commands[pid]}
+    return {pid for pid in below if parents.get(pid) in supervisors}
 
 
 def healthz(port: int) -> dict | None:
@@ -150,19 +153,25 @@ def test_make_run_restarts_a_worker_killed_with_sigkill(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TWILIO_", "REDIS_URL", "DATABASE_URL", "SMS_BACKEND"))}
     env.update(INSTANCE_PATH=str(tmp_path / "instance"), PORT=str(port), WEB_CONCURRENCY="1")
+    log = open(tmp_path / "make-run.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "bot.dev"], env=env, start_new_session=True,
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: (healthz(port) or {}).get("status") == "ok", 90, "make run")
-        wait_until(lambda: descendants(proc.pid, "-m bot.worker"), 30, "the worker")
-        (old,) = descendants(proc.pid, "-m bot.worker")
+        try:
+            wait_until(lambda: supervised_children(proc.pid, "worker"), 60, "the worker")
+        except AssertionError:
+            print((tmp_path / "make-run.log").read_text()[-3000:])
+            raise
+        (old,) = supervised_children(proc.pid, "worker")
         os.kill(old, signal.SIGKILL)
-        wait_until(lambda: descendants(proc.pid, "-m bot.worker") - {old}, 30,
+        wait_until(lambda: supervised_children(proc.pid, "worker") - {old}, 30,
                    "a new worker")
         assert proc.poll() is None, "make run stopped when its worker died"
         assert (healthz(port) or {}).get("status") == "ok"
     finally:
         stop(proc, group=True)
+        log.close()
 
 
 # ---------------------------------------------------------------- gunicorn (9)
