@@ -109,10 +109,11 @@ class RateLimiter:
             slot, epoch = booked
             if slot > time.monotonic():
                 time.sleep(slot - time.monotonic())
-            if not self._still_current(epoch):
-                continue  # Redis lost the timeline while we slept: book on the new one
-            if time.monotonic() - slot <= LATE_TOLERANCE:
+            if time.monotonic() - slot > LATE_TOLERANCE:
+                continue  # woken late: this slot's second may already be full
+            if self._still_current(epoch):
                 return True
+            # Redis lost the timeline while we slept: book again on the new one.
 
 
 def _bytes(value) -> bytes:

@@ -151,7 +151,8 @@ class Message(Base):
     """A text in or out, with Twilio's SID and delivery status; body encrypted."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_participant_created", "participant_id", "created_at"),)
+    __table_args__ = (Index("ix_messages_participant_created", "participant_id", "created_at"),
+                      Index("ix_messages_status_updated", "status", "updated_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
