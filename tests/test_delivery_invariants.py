@@ -57,12 +57,14 @@ class SlotThen:
     def __init__(self, meanwhile) -> None:
         self.meanwhile = meanwhile
         self.calls = 0
+        self._lock = threading.Lock()
 
     def acquire(self, budget: float = float("inf")) -> bool:
-        """Let the world move on while this sender waits, then grant the slot."""
-        self.calls += 1
-        if self.calls == 1:
-            self.meanwhile()
+        """Let the world move on while the senders wait (all of them), then grant slots."""
+        with self._lock:
+            self.calls += 1
+            if self.calls == 1:
+                self.meanwhile()
         return True
 
 
