@@ -2,7 +2,8 @@
 
 Reads mutmut's per-file results under mutants/ and prints a table: mutants killed by
 the suite, survived (a change to the code no test noticed), timed out (counted as
-killed: the suite noticed the change hung something) and without tests.
+killed: the suite noticed the change hung something), without tests, and not checked
+yet (a run stopped early).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def main() -> int:
         print("no mutmut results under mutants/: run `make mutate`", file=sys.stderr)
         return 1
     total: dict[str, int] = {}
-    print(f"{'module':28} {'killed':>7} {'timeout':>7} {'survived':>8} {'no tests':>8} {'score':>7}")
+    print(f"{'module':28} {'killed':>7} {'timeout':>7} {'survived':>8} {'no tests':>8} "
+          f"{'unchecked':>9} {'score':>7}")
     for meta in metas:
         counts = tally(meta)
         if not counts:
@@ -51,11 +53,11 @@ def main() -> int:
         value = score(counts)
         print(f"{name:28} {counts.get('killed', 0):>7} {counts.get('timeout', 0):>7} "
               f"{counts.get('survived', 0):>8} {counts.get('no tests', 0):>8} "
-              f"{'-' if value is None else f'{value:.1f}%':>7}")
+              f"{counts.get('not checked', 0):>9} {'-' if value is None else f'{value:.1f}%':>7}")
     value = score(total)
     print(f"{'total':28} {total.get('killed', 0):>7} {total.get('timeout', 0):>7} "
           f"{total.get('survived', 0):>8} {total.get('no tests', 0):>8} "
-          f"{'-' if value is None else f'{value:.1f}%':>7}")
+          f"{total.get('not checked', 0):>9} {'-' if value is None else f'{value:.1f}%':>7}")
     return 0
 
 
