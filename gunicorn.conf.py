@@ -6,7 +6,8 @@ holds one thread, not a whole worker, so real texts from Twilio keep being answe
 
 import os
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+# Loopback unless BIND_ADDRESS says otherwise (behind a proxy, or 0.0.0.0 in a container).
+bind = f"{os.environ.get('BIND_ADDRESS', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "8"))

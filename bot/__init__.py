@@ -11,7 +11,8 @@ from bot.config import Settings
 
 def create_app(config: dict | None = None, *, services=None) -> Flask:
     """Build the web app; config overrides settings read from the environment."""
-    from bot import cli, webhook, webhook_form
+    from bot import cli, pages, webhook, webhook_form
+    from bot.care import web as care
     from bot.logsafe import configure_logging
     from bot.services import build_services
 
@@ -26,5 +27,7 @@ def create_app(config: dict | None = None, *, services=None) -> Flask:
     app.extensions["integration_bot"] = services or build_services(settings)
     webhook_form.init_app(app)
     app.register_blueprint(webhook.bp)
+    pages.init_app(app)
     cli.init_app(app)
+    care.init_app(app)  # the care team's console under /care/
     return app

@@ -108,15 +108,20 @@ def _wait_for_slot(services) -> None:
         log.warning("rate limit unavailable; paging without it")
 
 
+def due_alert_ids(db, now: datetime) -> list[int]:
+    """In db's transaction: open alerts whose first page was lost or whose re-page is due."""
+    return list(db.scalars(select(Alert.id).where(
+        Alert.status == "open",
+        or_(
+            (Alert.last_paged_at.is_(None)) & (Alert.created_at < now - FIRST_PAGE_GRACE),
+            Alert.last_paged_at < now - REPAGE_AFTER,
+        ))))
+
+
 def page_due(services, now: datetime, *, enqueue: bool) -> list[int]:
     """Open alerts whose first page was lost or whose re-page is due."""
     with services.db.session() as db:
-        ids = list(db.scalars(select(Alert.id).where(
-            Alert.status == "open",
-            or_(
-                (Alert.last_paged_at.is_(None)) & (Alert.created_at < now - FIRST_PAGE_GRACE),
-                Alert.last_paged_at < now - REPAGE_AFTER,
-            ))))
+        ids = due_alert_ids(db, now)
     for alert_id in ids:
         if enqueue:
             from bot import jobs

@@ -78,42 +78,19 @@ def enroll(phone: str, timezone: str | None, name: str | None) -> None:
     """Invite a participant: one text asking for YES (double opt-in)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from bot import delivery, runner
+    from bot.enrollment import EnrollError, invite
 
-    svc = services()
     if timezone:
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise click.BadParameter("not an IANA time zone", param_hint="--tz") from None
-    address = _address(phone)
-    now = svc.clock.now()
-    with svc.db.session() as db:
-        p = people.find(db, address.phone, svc.phone_hash_key)
-        if p is not None and p.status in ("active", "opted_out", "deleted", "unreachable"):
-            raise click.ClickException(f"participant is already {p.status}; nothing sent")
-        if p is None:
-            p = people.create(db, address, svc.phone_hash_key, now, timezone=timezone,
-                              name=name, default_timezone=svc.settings.default_timezone)
-        elif timezone:
-            p.timezone = timezone
-        pid = p.id
-
-    def step(engine, ctx, state, _message):
-        return engine.invite(ctx)
-
-    runner.run_turn(svc, step, participant_id=pid, via="queue")
-    delivery.send_outbound(svc, _queued_ids(pid))
+    _address(phone)  # a clear PHONE error before anything is stored
+    try:
+        pid = invite(services(), phone, timezone=timezone, name=name)
+    except EnrollError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"invited participant #{pid}; they join by replying YES")
-
-
-def _queued_ids(participant_id: int) -> list[int]:
-    """Outbound rows waiting for the REST API."""
-    from bot.storage.models import Message
-
-    with services().db.session() as db:
-        return list(db.scalars(select(Message.id).where(
-            Message.participant_id == participant_id, Message.status == "queued")))
 
 
 @click.command("chat")
@@ -121,17 +98,49 @@ def _queued_ids(participant_id: int) -> list[int]:
 @click.argument("phone")
 def chat(phone: str) -> None:
     """Talk to the bot's logic in the terminal as PHONE (Ctrl-D to quit)."""
+    import threading
+
     from bot import runner
+    from bot.chat import SentFeed, log_to_file, poll_in_background
 
     svc = services()
     address = _address(phone)
+    log_path, restore_logging = log_to_file(svc.settings.instance_path)
+    with svc.db.session() as db:
+        known = people.find(db, address.phone, svc.phone_hash_key)
+        participant_id = known.id if known is not None else None
     click.echo(f"Chatting as {address.phone[:-4]}****. Type DONE, HELP, STOP ... Ctrl-D ends.")
-    for line in sys.stdin if not sys.stdin.isatty() else _prompt_lines():
-        inbound = runner.Inbound(sid=f"SMchat{uuid.uuid4().hex}", address=address,
-                                 body=line.rstrip("\n"))
-        message_id, _ = runner.record_inbound(svc, inbound)
-        for text in runner.process_inbound(svc, message_id):
-            click.echo(f"bot> {text}")
+    click.echo(f"Logs go to {log_path}; texts sent on their own show as 'bot (sent)>'.")
+    if participant_id is None:
+        click.echo("(This number is not enrolled: run `enroll` first to get the invitation.)")
+    feed = SentFeed(svc, participant_id)
+    interactive = sys.stdin.isatty()
+    stop = threading.Event()
+    if interactive:
+        poll_in_background(feed, click.echo, stop)
+    try:
+        for line in _prompt_lines() if interactive else sys.stdin:
+            inbound = runner.Inbound(sid=f"SMchat{uuid.uuid4().hex}", address=address,
+                                     body=line.rstrip("\n"))
+            message_id, _ = runner.record_inbound(svc, inbound)
+            feed.follow(_sender_of(message_id))
+            for text in feed.new_texts():
+                click.echo(f"bot (sent)> {text}")
+            for text in runner.process_inbound(svc, message_id):
+                click.echo(f"bot> {text}")
+        for text in feed.new_texts():
+            click.echo(f"bot (sent)> {text}")
+    finally:
+        stop.set()
+        restore_logging()
+
+
+def _sender_of(message_id: int) -> int:
+    """The participant an inbound text was stored under."""
+    from bot.storage.models import Message
+
+    with services().db.session() as db:
+        return db.get(Message, message_id).participant_id
 
 
 def _prompt_lines():
@@ -324,6 +333,8 @@ def keys_rotate() -> None:
 
 def init_app(app: Flask) -> None:
     """Register every command on the app."""
+    from bot.clock_cli import clock_cli
+
     for command in (db_cli, enroll, chat, participant, course_end, nudges_cli, scheduler,
-                    flows_cli, alerts_cli, keys_cli):
+                    flows_cli, alerts_cli, keys_cli, clock_cli):
         app.cli.add_command(command)

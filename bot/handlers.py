@@ -10,13 +10,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session as DbSession
 
+from bot import journal_book, journal_links, replan
 from bot import participants as people
-from bot.storage.models import JournalEntry, Participant, ScheduledMessage, Session
+from bot.storage.models import (
+    JournalEntry,
+    JournalShare,
+    Participant,
+    ScheduledMessage,
+    Session,
+)
 from flows import model as ev
-from flows.journal import render_journal
 
 CRISIS_HOLD = timedelta(hours=24)
 """After a crisis, cheerful nudges wait this long."""
@@ -40,6 +46,9 @@ def apply(turn: Turn, events: tuple[ev.Event, ...]) -> None:
     """Carry out events in order with the handler registered for each type."""
     for event in events:
         HANDLERS[type(event)](turn, event)
+    # Plans follow facts: one re-plan after the whole turn, whatever changed.
+    if any(replan.needs_replan(event, turn.participant) for event in events):
+        replan.replan(turn)
 
 
 def send_text(turn: Turn, event: ev.SendText) -> None:
@@ -62,12 +71,25 @@ def opt_out(turn: Turn, event: ev.OptOut) -> None:
     p = turn.participant
     p.status = "opted_out"
     p.opted_out_at = turn.now
+    p.optout_asked_at = None
     cancel_pending(turn.db, p.id, turn.now)
+    journal_links.revoke_all(turn.db, p.id, turn.now)
+
+
+def ask_opt_out(turn: Turn, event: ev.AskOptOut) -> None:
+    """Open (or settle) the opt-out question: scheduled texts wait while it is open."""
+    turn.participant.optout_asked_at = event.at
 
 
 def opt_in(turn: Turn, event: ev.OptIn) -> None:
     """START/UNSTOP/YES after STOP: back to active (or to invited without consent)."""
     p = turn.participant
+    if p.status == "deleted":
+        # Rejoining after DELETE is a fresh start: the old consent does not carry over
+        # (the engine records new consent in the same turn; the zone was guessed again
+        # when the text arrived, see runner.record_inbound).
+        p.consent_at = p.consent_channel = p.consent_version = None
+        p.paused_until = p.course_ended_at = None
     p.status = "active" if p.consented_before else "invited"
     p.opted_out_at = None
 
@@ -75,11 +97,24 @@ def opt_in(turn: Turn, event: ev.OptIn) -> None:
 def update_participant(turn: Turn, event: ev.UpdateParticipant) -> None:
     """Change settings the participant told us."""
     for name, value in event.fields.items():
+        if name == "share_journal":
+            _share_journal(turn, bool(value))
+            continue
         if name in ("bedtime", "mindfulness_time") and value is not None:
             value = f"{value.hour:02d}:{value.minute:02d}"
         if name not in ("timezone", "bedtime", "has_therapist", "mindfulness_time", "name"):
             raise ValueError(f"engine asked to update unknown field {name!r}")
         setattr(turn.participant, name, value)
+
+
+def _share_journal(turn: Turn, share: bool) -> None:
+    """SHARE: whether the care team may read journal answers (see the care console)."""
+    choice = turn.db.get(JournalShare, turn.participant.id)
+    if choice is None:
+        turn.db.add(JournalShare(participant_id=turn.participant.id, share=share,
+                                 changed_at=turn.now))
+    else:
+        choice.share, choice.changed_at = share, turn.now
 
 
 def schedule_session(turn: Turn, event: ev.ScheduleSession) -> None:
@@ -98,8 +133,11 @@ def save_intention(turn: Turn, event: ev.SaveIntention) -> None:
 
 def record_session_done(turn: Turn, event: ev.RecordSessionDone) -> None:
     """DONE: mark the open session done, or record a new one done now."""
-    session = people.open_session(turn.db, turn.participant, turn.now) or _new_session(turn)
+    session = people.session_for_done(turn.db, turn.participant, turn.now) or _new_session(turn)
     session.done_at = event.at
+    # The session is over: its "coming up" prompt must not go out afterwards.
+    cancel_pending(turn.db, turn.participant.id, turn.now, plan="pre_session",
+                   session=session.id)
     turn.db.flush()
 
 
@@ -117,24 +155,10 @@ def save_journal_entry(turn: Turn, event: ev.SaveJournalEntry) -> None:
 
 
 def send_journal(turn: Turn, event: ev.SendJournal) -> None:
-    """Reply with the latest session's entries, newest first."""
-    defs = turn.services.definitions
-    session = people.last_done_session(turn.db, turn.participant)
-    entries = [] if session is None else turn.db.scalars(
-        select(JournalEntry).where(JournalEntry.session_id == session.id)
-        .order_by(JournalEntry.id.desc())
-    ).all()
-    if not entries:
-        text = defs.render("journal.empty", turn.services.variables)
-        turn.replies.append(ev.SendText(text=text, key="journal.empty"))
-        return
-    from flows.engine import format_local
-
-    date = format_local(session.done_at, turn.participant.timezone).split(" at ")[0]
-    header = defs.render("journal.header", {"date": date})
-    more = defs.render("journal.truncated")
-    text = render_journal([(e.prompt, e.text) for e in entries], header, more)
-    turn.replies.append(ev.SendText(text=text, key="journal.entries"))
+    """Reply with a private link to the journal page, or the notes themselves (bot.journal_book)."""
+    replies = journal_book.sms_reply(turn.services, turn.db, turn.participant, event.page,
+                                     turn.now)
+    turn.replies.extend(ev.SendText(text=text, key=key) for key, text in replies)
 
 
 def schedule_plan(turn: Turn, event: ev.SchedulePlan) -> None:
@@ -188,7 +212,8 @@ def delete_data(turn: Turn, event: ev.DeleteData) -> None:
 
 
 def cancel_pending(db: DbSession, participant_id: int, now: datetime,
-                   plan: str | None = None, exclude_session: int | None = None) -> int:
+                   plan: str | None = None, exclude_session: int | None = None,
+                   session: int | None = None) -> int:
     """Cancel pending scheduled messages (optionally of one plan); returns how many."""
     query = update(ScheduledMessage).where(
         ScheduledMessage.participant_id == participant_id,
@@ -196,6 +221,8 @@ def cancel_pending(db: DbSession, participant_id: int, now: datetime,
     )
     if plan is not None:
         query = query.where(ScheduledMessage.plan == plan)
+    if session is not None:
+        query = query.where(ScheduledMessage.session_id == session)
     if exclude_session is not None:
         query = query.where(ScheduledMessage.session_id != exclude_session)
     result = db.execute(query.values(status="cancelled", updated_at=now))
@@ -215,6 +242,7 @@ HANDLERS: dict[type, Callable] = {
     ev.RecordConsent: record_consent,
     ev.OptOut: opt_out,
     ev.OptIn: opt_in,
+    ev.AskOptOut: ask_opt_out,
     ev.UpdateParticipant: update_participant,
     ev.ScheduleSession: schedule_session,
     ev.SaveIntention: save_intention,

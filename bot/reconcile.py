@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, literal_column, select, update
 
 from bot import participants as people
 from bot.sms import SendError
@@ -110,7 +110,9 @@ def stale_replies(services, now: datetime) -> dict[str, int]:
         stale = db.execute(
             select(Message, Participant)
             .join(Participant, Participant.id == Message.participant_id)
-            .where(Message.direction == "out", Message.status == "sending",
+            # Constants in the SQL, so ix_messages_outbound_sending (a partial index) is used.
+            .where(Message.direction == literal_column("'out'"),
+                   Message.status == literal_column("'sending'"),
                    Message.updated_at < now - OUTBOUND_LEASE)).all()
         work = [(m.id, m.updated_at, m.body or "", people.address_of(p) if p.phone else None)
                 for m, p in stale]

@@ -9,14 +9,15 @@ database before sending, so a row handed over twice is still sent once.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, literal_column, or_, select, union_all, update
 
 from bot import participants as people
 from bot.storage.models import Message, Participant, ScheduledMessage, Session
 from flows import schedule
-from flows.engine import quote
+from flows.quoting import fits, quote
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def schedule_plan(turn, plan_name: str, anchor_at: datetime) -> list[ScheduledMe
     cancel_pending(db, p.id, now, plan=plan_name)
     db.flush()
     session = _anchor_session(db, p, plan.anchor, now)
+    plan = _without_settled(db, p.id, plan, session, anchor_at)
     existing = _existing_due_times(db, p.id, anchor_at, now)
     planned = schedule.plan_messages(plan, participant_view(p, session), anchor_at, now, existing)
     rows = []
@@ -99,7 +101,7 @@ def schedule_plan(turn, plan_name: str, anchor_at: datetime) -> list[ScheduledMe
         row.session_id = session.id if session else None
         row.plan, row.message_key, row.priority = plan_name, item.message, item.priority
         row.condition, row.expects_reply = item.condition, item.expects_reply
-        row.body = services.definitions.render(item.message, variables)
+        row.body = _body(services.definitions, item.message, variables)
         row.due_at, row.expires_at = item.due_at, item.expires_at
         row.status, row.lease_until, row.enqueued_at = "pending", None, None
         row.attempts, row.error_code, row.updated_at = 0, None, now
@@ -107,6 +109,30 @@ def schedule_plan(turn, plan_name: str, anchor_at: datetime) -> list[ScheduledMe
     db.flush()
     log.info("scheduled plan=%s messages=%d", plan_name, len(rows))
     return rows
+
+
+def _body(definitions, key: str, variables: dict[str, str]) -> str:
+    """The nudge's words; when a quote of the participant would make it unfit to send
+    (not GSM-7, over 2 segments), the words without the quote (the key's ".plain")."""
+    text = definitions.render(key, variables)
+    plain = f"{key}.plain"
+    if not fits(text) and plain in definitions.messages:
+        return definitions.render(plain, variables)
+    return text
+
+
+def _without_settled(db, participant_id: int, plan, session: Session | None,
+                     anchor_at: datetime):
+    """The plan minus nudges already sent or settled: a re-plan never repeats them."""
+    scopes = {_scope(plan.name, session, anchor_at, n.scope): n for n in plan.nudges}
+    settled = set(db.execute(select(ScheduledMessage.kind, ScheduledMessage.scope).where(
+        ScheduledMessage.participant_id == participant_id,
+        ScheduledMessage.scope.in_(list(scopes)),
+        ScheduledMessage.status.not_in(("pending", "cancelled")))).all())
+    if not settled:
+        return plan
+    keep = tuple(n for scope, n in scopes.items() if (n.kind, scope) not in settled)
+    return replace(plan, nudges=keep)
 
 
 def _anchor_session(db, participant: Participant, anchor: str, now: datetime) -> Session | None:
@@ -145,6 +171,54 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
 # ---------------------------------------------------------------- dispatch
 
 
+def _const(value: str):
+    """A status written into the SQL as a constant, so the clock's partial indexes match.
+
+    PostgreSQL (under a generic plan) and SQLite can only prove a partial index's
+    predicate from constants in the query, not from bound parameters.
+    """
+    if not value.isidentifier():
+        raise ValueError(f"not a status name: {value!r}")
+    return literal_column(f"'{value}'")
+
+
+def _pending():
+    """A pending timer (matches ix_scheduled_pending_due)."""
+    return ScheduledMessage.status == _const("pending")
+
+
+def _due(now: datetime):
+    """The condition of a pending row whose time has come."""
+    return and_(_pending(), ScheduledMessage.due_at <= now)
+
+
+def _inbound_waiting(now: datetime):
+    """Inbound texts stored but never answered (matches ix_messages_inbound_waiting)."""
+    return and_(Message.direction == _const("in"),
+                Message.status.in_([_const("received"), _const("failed")]),
+                Message.updated_at < now - INBOUND_RETRY_AFTER)
+
+
+def _outbound_queued(now: datetime):
+    """Replies queued for the REST API (matches ix_messages_outbound_queued)."""
+    return and_(Message.direction == _const("out"), Message.status == _const("queued"),
+                Message.updated_at < now - INBOUND_RETRY_AFTER)
+
+
+def handover_cap(rate_per_second: float) -> int:
+    """Most due rows waiting in RQ at once: HANDOVER_SECONDS of sending, at least a batch."""
+    return max(BATCH_SIZE, int(rate_per_second * HANDOVER_SECONDS))
+
+
+def release_leases(db, now: datetime) -> int:
+    """In db's transaction: rows whose worker died mid-send go back to pending."""
+    result = db.execute(update(ScheduledMessage).where(  # found through ix_scheduled_due
+        ScheduledMessage.status == _const("sending"), ScheduledMessage.lease_until < now,
+    ).values(status="pending", lease_until=None, enqueued_at=None, updated_at=now)
+        .execution_options(synchronize_session=False))  # no ORM objects to refresh
+    return result.rowcount or 0
+
+
 def release_expired_leases(services, now: datetime) -> int:
     """Rows claimed by a worker that died mid-send: recorded as sent if the provider has
     them (bot.reconcile), else back to pending. Returns how many were settled."""
@@ -154,23 +228,39 @@ def release_expired_leases(services, now: datetime) -> int:
     return outcomes.get("released", 0) + outcomes.get("reconciled", 0)
 
 
+def claim_due(db, now: datetime, cap: int, limit: int = DISPATCH_LIMIT) -> list[int]:
+    """In db's transaction, one statement: mark due rows handed over; their ids in due order.
+
+    Rows handed over less than REQUEUE_AFTER ago and still pending count as waiting
+    in RQ; the pass tops them up to `cap` (at most `limit`). On PostgreSQL the picked
+    rows are locked with SKIP LOCKED, so two clocks never hand over the same row in the
+    same pass; SQLite's BEGIN IMMEDIATE already serialises writers.
+    """
+    cutoff = now - REQUEUE_AFTER
+    waiting = func.count()
+    room = (select(case((waiting >= cap, 0), (cap - waiting > limit, limit),
+                        else_=cap - waiting))
+            .select_from(ScheduledMessage)
+            .where(_due(now), ScheduledMessage.enqueued_at >= cutoff)
+            .scalar_subquery())
+    picked = (select(ScheduledMessage.id)
+              .where(_due(now), or_(ScheduledMessage.enqueued_at.is_(None),
+                                    ScheduledMessage.enqueued_at < cutoff))
+              .order_by(ScheduledMessage.due_at, ScheduledMessage.id)
+              .limit(room)
+              .with_for_update(skip_locked=True))
+    rows = db.execute(update(ScheduledMessage).where(ScheduledMessage.id.in_(picked))
+                      .values(enqueued_at=now)
+                      .returning(ScheduledMessage.id, ScheduledMessage.due_at)
+                      .execution_options(synchronize_session=False)).all()
+    return [row.id for row in sorted(rows, key=lambda r: (r.due_at, r.id))]
+
+
 def due_ids(services, now: datetime, limit: int = DISPATCH_LIMIT) -> list[int]:
     """Pending rows that are due and not handed to RQ recently; marks them handed over."""
-    rate = services.settings.sms_max_per_second
+    cap = handover_cap(services.settings.sms_max_per_second)
     with services.db.session() as db:
-        waiting = db.scalar(select(func.count()).select_from(ScheduledMessage).where(
-            _due(now), ScheduledMessage.enqueued_at >= now - REQUEUE_AFTER))
-        room = min(limit, max(BATCH_SIZE, int(rate * HANDOVER_SECONDS)) - waiting)
-        if room <= 0:
-            return []
-        ids = list(db.scalars(select(ScheduledMessage.id).where(_due(now), or_(
-            ScheduledMessage.enqueued_at.is_(None),
-            ScheduledMessage.enqueued_at < now - REQUEUE_AFTER,
-        )).order_by(ScheduledMessage.due_at, ScheduledMessage.id).limit(room)))
-        if ids:
-            db.execute(update(ScheduledMessage).where(ScheduledMessage.id.in_(ids))
-                       .values(enqueued_at=now))
-        return ids
+        return claim_due(db, now, cap, limit)
 
 
 def all_due_ids(services, now: datetime, limit: int = DISPATCH_LIMIT) -> list[int]:
@@ -179,11 +269,6 @@ def all_due_ids(services, now: datetime, limit: int = DISPATCH_LIMIT) -> list[in
         return list(db.scalars(select(ScheduledMessage.id).where(_due(now))
                                .order_by(ScheduledMessage.due_at, ScheduledMessage.id)
                                .limit(limit)))
-
-
-def _due(now: datetime):
-    """The condition of a pending row whose time has come."""
-    return and_(ScheduledMessage.status == "pending", ScheduledMessage.due_at <= now)
 
 
 def batch_size(rate_per_second: float) -> int:
@@ -196,50 +281,65 @@ def retry_delay(attempts: int) -> timedelta:
     return INBOUND_RETRY_AFTER * (2 ** max(0, attempts - 1))
 
 
+def stuck_messages(db, now: datetime) -> tuple[list[int], list[int]]:
+    """In db's transaction: (unanswered inbound ids, lost REST reply ids) due for another
+    try, each marked handed over so the next pass does not hand it over again.
+
+    A text that keeps failing backs off (30 s, doubling) and is left `failed` after
+    MAX_INBOUND_ATTEMPTS (MAX_OUTBOUND_ATTEMPTS for replies) instead of becoming a
+    failed job every second forever.
+    """
+    rows = db.execute(union_all(
+        select(Message.id, Message.direction, Message.attempts, Message.updated_at)
+        .where(_inbound_waiting(now)),
+        select(Message.id, Message.direction, Message.attempts, Message.updated_at)
+        .where(_outbound_queued(now)),
+    )).all()
+    cap = {"in": MAX_INBOUND_ATTEMPTS, "out": MAX_OUTBOUND_ATTEMPTS}
+    due = [row for row in rows if row.attempts < cap[row.direction]
+           and row.updated_at < now - retry_delay(row.attempts)]
+    if due:
+        db.execute(update(Message).where(Message.id.in_([row.id for row in due]))
+                   .values(updated_at=now).execution_options(synchronize_session=False))
+    inbound = sorted(row.id for row in due if row.direction == "in")
+    outbound = sorted(row.id for row in due if row.direction == "out")
+    return inbound, outbound
+
+
 def stuck_inbound_ids(services, now: datetime) -> list[int]:
-    """Inbound texts stored but never answered (crash or lost job), due for another try;
-    each is marked handed over, so a pass a second later does not hand it over again."""
-    return _due_for_retry(services, now, Message.direction == "in",
-                          Message.status.in_(("received", "failed")), cap=MAX_INBOUND_ATTEMPTS)
+    """Inbound texts stored but never answered (crash or lost job), due for another try."""
+    with services.db.session() as db:
+        return stuck_messages(db, now)[0]
 
 
 def stuck_outbound_ids(services, now: datetime) -> list[int]:
     """Replies queued for the REST API whose job was lost or whose send must be retried."""
-    return _due_for_retry(services, now, Message.direction == "out",
-                          Message.status == "queued", cap=MAX_OUTBOUND_ATTEMPTS)
-
-
-def _due_for_retry(services, now: datetime, *where, cap: int) -> list[int]:
-    """Messages matching where, under cap attempts, whose back-off has passed."""
     with services.db.session() as db:
-        rows = db.execute(select(Message.id, Message.attempts, Message.updated_at).where(
-            *where, Message.attempts < cap,
-            Message.updated_at < now - INBOUND_RETRY_AFTER)).all()
-        ids = [i for i, attempts, at in rows if at < now - retry_delay(attempts)]
-        if ids:
-            db.execute(update(Message).where(Message.id.in_(ids)).values(updated_at=now))
-        return ids
+        return stuck_messages(db, now)[1]
 
 
 def dispatch_due(services, now: datetime | None = None) -> int:
-    """One scheduler pass: free dead leases, hand due rows and stuck work to RQ."""
-    from bot import alerts, jobs
+    """One scheduler pass: settle dead leases, hand due rows and stuck work to RQ.
+
+    Expired leases and unsettled REST replies are reconciled first (bot.reconcile: a
+    provider lookup per row, rare); then one transaction (due rows, stuck texts, alerts
+    to page again); the hand-over is one Redis pipeline, after the commit.
+    """
+    from bot import alerts, jobs, reconcile
 
     now = now or services.clock.now()
-    from bot import reconcile
-
+    # Unsettled sends first: each is looked up at the provider before anything is released
+    # (a blind release would send again what Twilio already accepted).
     release_expired_leases(services, now)
     reconcile.stale_replies(services, now)
-    ids = due_ids(services, now)
-    size = batch_size(services.settings.sms_max_per_second)
-    for start in range(0, len(ids), size):
-        jobs.enqueue_scheduled(services, ids[start:start + size])
-    for message_id in stuck_inbound_ids(services, now):
-        jobs.enqueue_inbound_retry(services, message_id)
-    stuck = stuck_outbound_ids(services, now)
-    if stuck:
-        jobs.enqueue_outbound(services, stuck)
-    alerts.page_due(services, now, enqueue=True)
+    rate = services.settings.sms_max_per_second
+    with services.db.session() as db:
+        ids = claim_due(db, now, handover_cap(rate))
+        inbound, outbound = stuck_messages(db, now)
+        pages = alerts.due_alert_ids(db, now)
+    size = batch_size(rate)
+    batches = [ids[start:start + size] for start in range(0, len(ids), size)]
+    jobs.enqueue_dispatch(services, batches, inbound, outbound, pages)
     return len(ids)
 
 

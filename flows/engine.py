@@ -9,10 +9,12 @@ Order of a text turn, each stage able to end it:
   1. empty or media-only messages get a plain answer;
   2. safety: every text is assessed first (STOP and DONE included);
      a crisis reply and care-team alert go out and the flow does not move;
-  3. opt-out (STOP family and plain-language requests), then the opted-out gate;
+  3. opt-out (flows/optout.py: opt out now, or ask once "Reply STOP to stop all
+     texts" and wait for the answer), then the opted-out gate;
   4. the invitation gate (double opt-in: nothing but the invitation before YES);
   5. a pending DELETE confirmation;
-  6. global keywords, unless the current step takes that word as its answer;
+  6. a request to change a time or stop one kind of text gets the setting offered;
+     global keywords, unless the current step takes that word as its answer;
   7. the answer to the current step, or to the nudge that asked for a reply;
   8. free text outside a flow is kept as a journal note.
 """
@@ -25,9 +27,10 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flows import answers, keywords
+from flows import answers, keywords, optout
 from flows.loader import Definitions
 from flows.model import (
+    AskOptOut,
     Context,
     DeleteData,
     EndCourse,
@@ -50,11 +53,16 @@ from flows.model import (
     StoreMood,
     UpdateParticipant,
 )
+from flows.quoting import fits, quote
 from flows.timezones import describe_zone
 
 JOURNAL_REPEAT_WINDOW = timedelta(hours=12)
 """DONE within this long of the last DONE, mid-journal, repeats the question instead
 of starting a second session (people type "done" meaning "done with this")."""
+
+DONE_EARLY = timedelta(hours=6)
+"""DONE marks the open session only when it was not booked for later than this from now:
+a session booked for tomorrow is still ahead, and DONE is about another one."""
 
 DELETE_CONFIRM_WINDOW = timedelta(minutes=10)
 """How long a DELETE waits for the second DELETE that confirms it."""
@@ -65,9 +73,6 @@ FLOOD_TEXTS_PER_MINUTE = 30
 FLOOD_QUIET = timedelta(minutes=10)
 """How long the bot stays quiet after a flood notice (texts are still stored)."""
 
-QUOTE_LENGTH = 60
-"""Longest piece of the participant's own words quoted back in a text."""
-
 REPLY_TIMERS = frozenset({"mood", "therapy_booked", "keep_going"})
 """Nudges whose reply the engine waits for outside any flow."""
 
@@ -75,6 +80,10 @@ POST_SESSION_PLAN = "post_session"
 PRE_SESSION_PLAN = "pre_session"
 
 _SILENT = frozenset({"opted_out", "deleted"})
+UNENROLLED = "unenrolled"
+"""A number the clinic never enrolled: a neutral answer, and no conversation state."""
+DETOURS = frozenset({"timezone", "bedtime", "therapist", "session", "mindfulness", "intention"})
+"""Short flows that may interrupt a longer one; the longer one resumes when they end."""
 
 
 @dataclass(frozen=True)
@@ -109,8 +118,8 @@ class Engine:
 
     def start(self, flow_id: str, state: dict | None, ctx: Context, now: datetime) -> Result:
         """Begin flow_id from its first step (replacing any flow in progress)."""
-        turn = _Turn(self.defs, ctx, state or {})
-        if ctx.status in _SILENT or ctx.status == "invited":
+        turn = _Turn(self.defs, ctx, state or {}, now)
+        if ctx.status in _SILENT or ctx.status in ("invited", UNENROLLED):
             return turn.result()
         self._begin(turn, flow_id)
         return turn.result()
@@ -125,13 +134,16 @@ class Engine:
         media: int = 0,
         timer: Timer | None = None,
         opt_out_type: str | None = None,
+        parsed: dict[str, Any] | None = None,
     ) -> Result:
         """Advance the conversation with an inbound text (or a timer) at time now.
 
         opt_out_type is Twilio's Advanced Opt-Out verdict (STOP, START, HELP) when
-        it sent one; it wins over our own reading of the words.
+        it sent one; it wins over our own reading of the words. parsed holds values the
+        host already resolved from the text (e.g. "session_time" read by dateparser).
         """
-        turn = _Turn(self.defs, ctx, state or {})
+        turn = _Turn(self.defs, ctx, state or {}, now)
+        turn.parsed = dict(parsed or {})
         if timer is not None:
             self._on_timer(turn, timer)
         else:
@@ -156,18 +168,21 @@ class Engine:
             turn.say("safety.gentle")
 
         word = _CARRIER_WORDS.get(carrier) or keywords.keyword(raw)
-        if carrier == "STOP" or keywords.is_opt_out(raw):
-            if ctx.status not in _SILENT:
-                reason = "keyword" if keywords.keyword(raw) == keywords.OPT_OUT else (
-                    "carrier" if carrier == "STOP" else "request")
-                turn.emit(OptOut(reason))
-                turn.say("stop.confirm")
+        verdict = optout.classify(raw)
+        if self._opt_out(turn, raw, word, verdict, carrier, now):
+            return
+        if ctx.status == UNENROLLED:
+            # Not enrolled by the clinic: say what this is and how to join, keep nothing.
+            turn.say("help" if word == keywords.HELP else "stranger")
             turn.state = {}
             return
         if ctx.status in _SILENT:
             if word in (keywords.OPT_IN, keywords.YES):
                 turn.emit(OptIn())
-                turn.say("start.confirm")
+                if ctx.status == "deleted":
+                    self._rejoin(turn)
+                else:
+                    turn.say("start.confirm")
             return
         if assessment.level == "crisis":
             return
@@ -186,6 +201,14 @@ class Engine:
                 turn.say("delete.kept")
             return
         step = turn.current_step()
+        if verdict.outcome == optout.SETTING and word is None:
+            # "Stop only the walk texts", "text me later": offer the setting that does it.
+            turn.say(_in_lang(f"setting.{verdict.setting}", verdict.lang))
+            if step is not None and step.expect in FREE_TEXT_ANSWERS:
+                self._answer(turn, step, raw, now)  # their words still answer the question
+            elif step is not None:
+                self._ask(turn, step)
+            return
         if word and not _step_takes(step, word, raw) and not (
             word in (keywords.YES, keywords.NO) and turn.state.get("awaiting")
         ):
@@ -196,6 +219,56 @@ class Engine:
             self._awaited_reply(turn, raw, now)
         else:
             self._free_text(turn, raw)
+
+    def _opt_out(self, turn: _Turn, raw: str, word: str | None, verdict: optout.Verdict,
+                 carrier: str, now: datetime) -> bool:
+        """Opt out, ask once, or settle an open question; True when the turn is over.
+
+        A clear request (or Twilio's STOP) opts out at once. An uncertain one gets the one
+        fixed question, and scheduled texts wait until it is answered or 24 hours pass;
+        inside that time STOP, YES or another stop request opts out, anything else settles
+        the question and is handled as usual.
+        """
+        ctx = turn.ctx
+        asked_at = ctx.optout_asked_at
+        open_question = asked_at is not None and now - asked_at < optout.QUESTION_WINDOW
+        live = ctx.status not in _SILENT
+        confirmed = open_question and live and (
+            verdict.is_request or (word == keywords.YES and ctx.status != "invited"))
+        if carrier == "STOP" or verdict.outcome == optout.IMMEDIATE or confirmed:
+            if live:
+                reason = "carrier" if carrier == "STOP" else (
+                    "keyword" if word == keywords.OPT_OUT else "request")
+                lang = turn.state.get("optout_lang", "en") if confirmed else verdict.lang
+                turn.emit(OptOut(reason))
+                turn.say(_in_lang("stop.confirm", lang))
+            turn.state = {}
+            return True
+        if asked_at is not None:
+            turn.emit(AskOptOut(None))  # answered (or too late): the question is settled
+            lang = turn.state.pop("optout_lang", "en")
+            if open_question and live and (word == keywords.NO or optout.is_keep_answer(raw)):
+                turn.say(_in_lang("optout.kept", lang))
+                step = turn.current_step()
+                if step is not None:
+                    self._ask(turn, step)  # the words that were asked about were not kept
+                return True
+        if (verdict.outcome == optout.CONFIRM and live and not word
+                and ctx.status not in ("invited", UNENROLLED)):
+            # (Before YES nothing is sent anyway, and the invitation reminder names STOP.)
+            turn.emit(AskOptOut(now))
+            turn.state["optout_lang"] = verdict.lang
+            turn.say(_in_lang("optout.ask", verdict.lang))
+            return True
+        return False
+
+    def _rejoin(self, turn: _Turn) -> None:
+        """START after DELETE: a fresh start, with fresh consent and set-up questions."""
+        turn.emit(RecordConsent(self.defs.wording_version))
+        turn.say("consent.confirmed")
+        turn.say("consent.notice")
+        turn.state = {}
+        self._begin(turn, "enrollment")
 
     def _flooding(self, turn: _Turn, now: datetime) -> bool:
         """A number sending too fast gets one notice, then quiet (nothing is lost)."""
@@ -229,18 +302,26 @@ class Engine:
         """Carry out a global keyword."""
         ctx, state = turn.ctx, turn.state
         if word == keywords.HELP:
-            turn.say("help")
+            if keywords.is_spanish_help(raw):
+                turn.say("help.es")
+            else:
+                turn.say("help")
+                turn.say("help.commands")
             step = turn.current_step()
             if step is not None:
                 self._ask(turn, step)
         elif word == keywords.DONE:
             last = ctx.last_session
+            journaling = state.get("flow") == "journal" or (
+                state.get("resume", {}).get("flow") == "journal")
             if (
-                state.get("flow") == "journal"
+                journaling
                 and last is not None
                 and last.done_at is not None
                 and now - last.done_at < JOURNAL_REPEAT_WINDOW
             ):
+                if state.get("flow") != "journal":  # back from a detour to the journal
+                    state.update(state.pop("resume"))
                 step = turn.current_step()
                 turn.say("journal.repeat", step=str(turn.flow().position(step.id)),
                          steps=str(len(turn.flow().steps)))
@@ -249,9 +330,11 @@ class Engine:
             turn.emit(RecordSessionDone(now))
             turn.emit(SchedulePlan(POST_SESSION_PLAN, now))
             turn.say("done.ack")
+            state.pop("resume", None)
+            turn.fresh_done = True
             self._begin(turn, "journal")
         elif word == keywords.JOURNAL:
-            turn.emit(SendJournal())
+            turn.emit(SendJournal(keywords.journal_page(raw)))
         elif word == keywords.SKIP:
             step = turn.current_step()
             if step is None:
@@ -286,20 +369,33 @@ class Engine:
         """Enter flow_id at its first step and ask it."""
         flow = self.defs.flows[flow_id]
         _stop_awaiting(turn)
+        current = turn.state.get("flow")
+        if flow_id in DETOURS and current and current not in DETOURS and current != flow_id:
+            # A keyword in the middle of journaling (or set-up): come back afterwards.
+            turn.state["resume"] = {"flow": current, "step": turn.state.get("step")}
+        elif flow_id not in DETOURS:
+            turn.state.pop("resume", None)
         turn.state.update(flow=flow_id, step=flow.start)
         self._ask(turn, flow.step(flow.start))
 
     def _ask(self, turn: _Turn, step: Step) -> None:
         """Send a step's question (the intention variant when there is one)."""
-        intention = _intention(turn.ctx)
+        intention = _intention(turn)
         if step.say_with_intention and intention:
-            turn.say(step.say_with_intention, intention=quote(intention))
+            turn.say(step.say_with_intention, fallback=step.say, intention=quote(intention))
         else:
             turn.say(step.say, timezone=describe_zone(turn.ctx.timezone))
 
     def _answer(self, turn: _Turn, step: Step, raw: str, now: datetime) -> None:
         """Parse and store the answer to step, then move on (or ask again)."""
-        value = parse_answer(step, raw, turn.ctx, now)
+        value = parse_answer(step, raw, turn.ctx, now, turn.parsed)
+        if (step.expect == "timezone" and value not in (None, turn.ctx.timezone)
+                and answers.mentions_later(raw)):
+            # "I'm traveling to Denver next week": not yet. Keep the zone until they're there.
+            turn.say("timezone.later", timezone=describe_zone(turn.ctx.timezone))
+            self._advance(turn, step, {"timezone": describe_zone(turn.ctx.timezone)},
+                          quiet=True)
+            return
         if value is None:
             turn.say(step.retry or step.say, timezone=describe_zone(turn.ctx.timezone))
             return
@@ -321,6 +417,9 @@ class Engine:
         if target == "participant:has_therapist":
             turn.emit(UpdateParticipant({"has_therapist": value}))
             return {}
+        if target == "participant:share_journal":
+            turn.emit(UpdateParticipant({"share_journal": value}))
+            return {}
         if target == "session:scheduled_at":
             turn.emit(ScheduleSession(value))
             turn.emit(SchedulePlan(PRE_SESSION_PLAN, value))
@@ -332,8 +431,10 @@ class Engine:
             turn.emit(SaveJournalEntry(target.split(":", 1)[1], value))
         return {}
 
-    def _advance(self, turn: _Turn, step: Step, shown: dict[str, str]) -> None:
-        """Go to the next step, or end the flow with its closing words."""
+    def _advance(self, turn: _Turn, step: Step, shown: dict[str, str],
+                 quiet: bool = False) -> None:
+        """Go to the next step, or end the flow with its closing words (then resume the
+        flow a detour interrupted). quiet: the closing words were already said."""
         flow = turn.flow()
         if step.next:
             turn.state["step"] = step.next
@@ -341,13 +442,23 @@ class Engine:
             return
         turn.state.pop("flow", None)
         turn.state.pop("step", None)
-        if flow.done:
+        if flow.done and not quiet:
             if flow.id == "session" and "when" not in shown:
                 turn.say("session.skipped")
-                return
-            if flow.id != "session" and "when" in shown:
-                turn.say("session.saved", **shown)  # repeat what we understood
-            turn.say(flow.done, **shown)
+            else:
+                if flow.id != "session" and "when" in shown:
+                    turn.say("session.saved", **shown)  # repeat what we understood
+                turn.say(flow.done, **shown)
+        resume = turn.state.pop("resume", None)
+        if resume and resume.get("flow") in self.defs.flows:
+            turn.state.update(resume)
+            step = turn.current_step()
+            if step is not None:
+                turn.say("detour.back")
+                self._ask(turn, step)
+            else:
+                turn.state.pop("flow", None)
+                turn.state.pop("step", None)
 
     # ------------------------------------------------------------ replies to nudges
 
@@ -401,6 +512,11 @@ class Engine:
             turn.say("fallback")
 
 
+def _in_lang(key: str, lang: str) -> str:
+    """The Spanish variant of a message key when the request was in Spanish."""
+    return f"{key}.es" if lang == "es" else key
+
+
 def _stop_awaiting(turn: _Turn) -> None:
     """Forget a question a nudge asked (a flow or a newer question takes its place)."""
     turn.state.pop("awaiting", None)
@@ -415,14 +531,16 @@ _SETTING_FLOWS = {
     keywords.THERAPIST: "therapist",
     keywords.SESSION: "session",
     keywords.MINDFULNESS: "mindfulness",
+    keywords.SHARE: "share",
 }
 
 
 class _Turn:
     """Collects the events and state changes of one engine call."""
 
-    def __init__(self, defs: Definitions, ctx: Context, state: dict):
-        self.defs, self.ctx = defs, ctx
+    def __init__(self, defs: Definitions, ctx: Context, state: dict,
+                 now: datetime | None = None):
+        self.defs, self.ctx, self.now = defs, ctx, now
         self.state = dict(state)
         self.events: list[Event] = []
         flow = defs.flows.get(self.state.get("flow") or "")
@@ -431,10 +549,21 @@ class _Turn:
             # or removed): end that flow quietly instead of crashing every later turn.
             self.state.pop("flow", None)
             self.state.pop("step", None)
+        self.parsed: dict[str, Any] = {}
+        self.fresh_done = False  # this turn's DONE starts a new session's journal
 
-    def say(self, key: str, **variables: str) -> None:
-        """Queue the words for key, filled with the clinic's and the call's variables."""
+    def say(self, key: str, fallback: str | None = None, **variables: str) -> None:
+        """Queue the words for key, filled with the clinic's and the call's variables.
+
+        A text that quotes the participant is checked as it is sent: if it is not plain
+        GSM-7 within 2 segments, the words without the quote go instead (fallback, or
+        the key's ".plain" variant).
+        """
         text = self.defs.render(key, {**self.ctx.variables, **variables})
+        if not fits(text):
+            plain = fallback or f"{key}.plain"
+            if plain in self.defs.messages:
+                key, text = plain, self.defs.render(plain, {**self.ctx.variables, **variables})
         self.events.append(SendText(text=text, key=key))
 
     def emit(self, event: Event) -> None:
@@ -461,9 +590,15 @@ class _Turn:
 # ---------------------------------------------------------------- answers
 
 
-def parse_answer(step: Step, raw: str, ctx: Context, now: datetime) -> Any:
-    """The value of an answer to step, or None when it cannot be understood."""
+def parse_answer(step: Step, raw: str, ctx: Context, now: datetime,
+                 parsed: dict[str, Any] | None = None) -> Any:
+    """The value of an answer to step, or None when it cannot be understood.
+
+    A value the host already resolved (parsed[kind]) wins over the engine's own reading.
+    """
     kind = step.expect
+    if parsed and parsed.get(kind) is not None:
+        return parsed[kind]
     if kind == "yes_no":
         return answers.parse_yes_no(raw)
     if kind == "timezone":
@@ -504,12 +639,27 @@ def _step_takes(step: Step | None, word: str, raw: str) -> bool:
     return False
 
 
-def _intention(ctx: Context) -> str | None:
-    """The intention to quote in the first journal question."""
-    for session in (ctx.open_session, ctx.last_session):
-        if session is not None and session.intention:
-            return session.intention
+def _intention(turn: _Turn) -> str | None:
+    """The intention of the session being journaled (never an older session's)."""
+    ctx = turn.ctx
+    if turn.fresh_done:
+        # DONE marks the open session (unless it is booked for later); anything else is
+        # a new session with no intention of its own.
+        session = ctx.open_session
+        if session is None or (session.scheduled_at is not None
+                               and session.scheduled_at > _now_of(turn) + DONE_EARLY):
+            return None
+        return session.intention
+    last = ctx.last_session
+    if last is not None and last.done_at is not None and last.intention:
+        if _now_of(turn) - last.done_at < JOURNAL_REPEAT_WINDOW:
+            return last.intention
     return None
+
+
+def _now_of(turn: _Turn) -> datetime:
+    """The time of this turn (set by the entry points)."""
+    return turn.now
 
 
 def _default_reply_key(assessment: Any) -> str:
@@ -517,13 +667,6 @@ def _default_reply_key(assessment: Any) -> str:
     if assessment.level == "crisis":
         return "safety.emergency" if assessment.category == "medical_emergency" else "safety.crisis"
     return "safety.urgent"
-
-
-def quote(text: str) -> str:
-    """The participant's words cut to QUOTE_LENGTH with straight quotes, for echoing back."""
-    flat = " ".join(text.replace("\u2019", "'").replace("\u2018", "'").split())
-    flat = flat.replace("\u201c", "").replace("\u201d", "").replace('"', "")
-    return flat if len(flat) <= QUOTE_LENGTH else flat[: QUOTE_LENGTH - 3].rstrip() + "..."
 
 
 def format_clock(value: time) -> str:

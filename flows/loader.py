@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flows import schedule, sms_text
+from flows import optout, schedule, sms_text
 from flows.model import ANSWER_KINDS, Flow, Step
 
 DEFINITIONS_DIR = Path(__file__).parent / "definitions"
@@ -37,31 +37,36 @@ SAMPLE_VARIABLES: dict[str, str] = {
     "action": "x" * 60,
     "step": "5",
     "steps": "5",
+    "url": "https://notes.example-clinic-name.org/j/" + "x" * 64,
+    "page": "12",
 }
 """Longest plausible values, so length checks hold for real participants."""
 
 ENGINE_MESSAGES = frozenset(
     {"invite", "invite.reminder", "consent.confirmed", "consent.notice", "help",
      "stop.confirm", "start.confirm", "done.ack", "journal.repeat", "journal.empty",
-     "journal.header", "journal.truncated", "note.saved", "fallback", "skip.nothing",
+     "journal.header", "journal.session", "journal.older", "journal.link",
+     "journal.no_more", "note.saved", "fallback", "skip.nothing",
      "pause.confirm", "resume.confirm", "media.only", "empty.text", "flood.notice",
      "mood.saved", "mood.low", "therapy.booked", "therapy.not_booked", "finished.confirm",
      "keep_going.yes", "keep_going.no", "mood.again", "therapy_booked.again",
      "keep_going.again", "delete.ask", "delete.done", "delete.kept",
      "session.saved", "session.skipped", "safety.crisis", "safety.emergency",
-     "safety.urgent", "safety.gentle"}
+     "safety.urgent", "safety.gentle", "optout.ask", "optout.ask.es", "optout.kept",
+     "optout.kept.es", "stop.confirm.es", "help.es", "setting.pause", "setting.pause.es",
+     "setting.time", "setting.time.es", "setting.kind", "setting.kind.es"}
 )
 """Message keys the engine and host use by name: every one must exist."""
 
 ENGINE_FLOWS = frozenset(
     {"enrollment", "intention", "journal", "timezone", "bedtime", "therapist", "session",
-     "mindfulness"}
+     "mindfulness", "share"}
 )
 """Flows the engine starts by name."""
 
 SAVE_TARGETS = frozenset(
     {"participant:timezone", "participant:bedtime", "participant:has_therapist",
-     "participant:mindfulness_time",
+     "participant:mindfulness_time", "participant:share_journal",
      "session:scheduled_at", "intention"}
 )
 
@@ -131,6 +136,8 @@ def check(directory: Path = DEFINITIONS_DIR) -> list[str]:
                  for f in sorted(ENGINE_FLOWS - flows.keys())]
     if data["plans"]:
         problems += schedule.validate_plans(data["plans"], messages)
+    if directory == DEFINITIONS_DIR or (Path(directory) / optout.RULES_FILE.name).exists():
+        problems += optout.check(Path(directory) / optout.RULES_FILE.name)
     return problems
 
 

@@ -195,6 +195,29 @@ SCRIPTS: dict[str, tuple[Context, list]] = {
          Say("hello?", wait=HOURS), Say("DONE"), Say("START", wait=24 * HOURS),
          Say("help")],
     ),
+    "optout_question": (
+        active(last_session=SessionInfo(done_at=START - timedelta(days=1))),
+        [Say("not interested anymore"), Say("no, sorry, keep them", wait=HOURS),
+         Say("STOP being so hard on myself is what came up", wait=24 * HOURS),
+         Say("yes", wait=10 * MINUTE), Say("hello?", wait=HOURS)],
+    ),
+    "optout_question_lapses": (
+        active(last_session=SessionInfo(done_at=START - timedelta(days=1))),
+        [Say("this isn't for me"), Say("had a good walk today", wait=25 * HOURS)],
+    ),
+    "optout_spanish": (
+        active(),
+        [Say("AYUDA"), Say("no me interesa"), Say("STOP", wait=MINUTE),
+         Say("START", wait=24 * HOURS), Say("alto por favor", wait=HOURS)],
+    ),
+    "optout_settings": (
+        active(last_session=SessionInfo(done_at=START - timedelta(days=1))),
+        [Say("stop only the walk reminders, keep the mood ones"),
+         Say("could you send the check ins in the evening instead?"),
+         Say("can we pause for a week while i'm on vacation"), Say("PAUSE 7"),
+         Say("my ex won't stop texting me lol", wait=HOURS),
+         Say("hey, thanks for everything, but please take me off the text list", wait=HOURS)],
+    ),
     "help_and_unknown": (
         active(),
         [Say("HELP"), Say("what is this"), Say("", media=1), Say("   "), Say("skip"),
@@ -218,6 +241,36 @@ SCRIPTS: dict[str, tuple[Context, list]] = {
          Say("ok, a 3"), Nudge("nudge.avoid.checkin", "mood", wait=24 * HOURS),
          Say("tired"), Say("still tired"),
          Nudge("nudge.therapy.ask", "therapy_booked", wait=2 * HOURS), Say("not yet")],
+    ),
+    # Issue 10: the conversations that changed on purpose.
+    "detour_mid_journal": (
+        active(),
+        [Say("done"), Say(JOURNAL_ANSWERS[0], wait=timedelta(minutes=10)), Say("TIMEZONE"),
+         Say("Pacific"), Say("done", wait=timedelta(minutes=10)), Say(JOURNAL_ANSWERS[1]),
+         Say("SESSION"), Say("skip"), Say(JOURNAL_ANSWERS[2])],
+    ),
+    "unknown_number": (
+        Context(status="unenrolled", timezone="America/New_York", variables=VARIABLES),
+        [Say("hi who is this"), Say("yes"), Say("HELP"), Say("STOP")],
+    ),
+    "rejoin_after_delete": (
+        Context(status="active", timezone="Europe/London", name="Sam", variables=VARIABLES),
+        [Say("DELETE"), Say("DELETE", wait=MINUTE), Say("hello?", wait=24 * HOURS),
+         Say("START", wait=HOURS), Say("yes")],
+    ),
+    "plain_answers": (
+        active(),
+        [Say("BEDTIME"), Say("usually around midnight"), Say("SESSION"),
+         Say("next tuesday at 6:30pm"), Say("TIMEZONE"),
+         Say("I'm traveling to Denver next week"),
+         Nudge("nudge.therapy.ask", "therapy_booked"), Say("not yet, money is tight")],
+    ),
+    "quoting": (
+        active(),
+        [Say("INTENTION"),
+         Say("I want to feel safe in my body again \U0001F64F\u2728 and finally let go of "
+             "the fear that has followed me since childhood"),
+         Say("done", wait=2 * HOURS)],
     ),
 }
 

@@ -228,9 +228,11 @@ def test_operator_views_are_audited(client, services, phone, db):
 def test_production_refuses_to_start_without_secrets(tmp_path):
     base = dict(env="production", database_url="sqlite://", redis_url="redis://x",
                 twilio_account_sid="AC1", twilio_auth_token="t", twilio_from_number="+15005550006",
-                journal_encryption_key=Fernet.generate_key().decode(), phone_hash_key="p")
+                journal_encryption_key=Fernet.generate_key().decode(), phone_hash_key="p",
+                secret_key="k" * 32)
     Settings(**base).check()
-    for missing in ("twilio_auth_token", "journal_encryption_key", "phone_hash_key", "redis_url"):
+    for missing in ("twilio_auth_token", "journal_encryption_key", "phone_hash_key", "redis_url",
+                    "secret_key"):
         settings = Settings(**{**base, missing: ""})
         try:
             settings.check()

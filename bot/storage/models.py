@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -102,6 +103,8 @@ class Participant(Base):
     consented_before: Mapped[bool] = mapped_column(Boolean, default=False)
     course_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # "Reply STOP to stop all texts" was asked then: scheduled texts wait (24 h at most).
+    optout_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     state: Mapped[dict | None] = mapped_column(JSONText)  # the engine's conversation state
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -147,12 +150,37 @@ class JournalEntry(Base):
     session: Mapped[Session] = relationship(back_populates="entries")
 
 
+def partial_index(name: str, *columns: str, where: str) -> Index:
+    """An index over only the rows matching `where` (PostgreSQL and SQLite alike).
+
+    A query uses it only when its own WHERE repeats `where` with the same constants
+    written into the SQL (bot.scheduling does), not as bound parameters.
+    """
+    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))
+
+
+INBOUND_WAITING = "direction = 'in' AND status IN ('received', 'failed')"
+"""Inbound texts stored but not yet answered: the clock retries them (a handful at most)."""
+OUTBOUND_QUEUED = "direction = 'out' AND status = 'queued'"
+"""Replies waiting for the REST API: the clock re-drives them when their job was lost."""
+OUTBOUND_SENDING = "direction = 'out' AND status = 'sending'"
+"""REST replies a worker claimed: the clock reconciles those left behind (bot.reconcile)."""
+SCHEDULED_PENDING = "status = 'pending'"
+"""Timers not yet sent: the clock's due query reads them in due order."""
+
+
 class Message(Base):
     """A text in or out, with Twilio's SID and delivery status; body encrypted."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_participant_created", "participant_id", "created_at"),
-                      Index("ix_messages_status_updated", "status", "updated_at"))
+    __table_args__ = (
+        Index("ix_messages_participant_created", "participant_id", "created_at"),
+        # The clock's stuck-message queries read these each second: without them they
+        # scan every text ever sent (migration 0008).
+        partial_index("ix_messages_inbound_waiting", "updated_at", where=INBOUND_WAITING),
+        partial_index("ix_messages_outbound_queued", "updated_at", where=OUTBOUND_QUEUED),
+        partial_index("ix_messages_outbound_sending", "updated_at", where=OUTBOUND_SENDING),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
@@ -180,6 +208,9 @@ class ScheduledMessage(Base):
     __table_args__ = (
         UniqueConstraint("participant_id", "kind", "scope", name="uq_scheduled_key"),
         Index("ix_scheduled_due", "status", "due_at"),
+        # The dispatch pass reads due rows in (due_at, id) order from this one (migration
+        # 0008); expired leases are found through ix_scheduled_due (status = 'sending').
+        partial_index("ix_scheduled_pending_due", "due_at", "id", where=SCHEDULED_PENDING),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -234,3 +265,95 @@ class AuditRecord(Base):
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))
     participant_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class JournalLink(Base):
+    """A private link to a participant's journal page: the signed token names this row."""
+
+    __tablename__ = "journal_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------- care-team console
+
+
+class StaffUser(Base):
+    """A care-team account for the console (no default account exists)."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # clinician | admin
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2; None until set up
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedText)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)  # refuses a replayed code
+    setup_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    setup_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoginFailure(Base):
+    """One failed console sign-in, counted per account and per address to throttle guessing."""
+
+    __tablename__ = "staff_login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class CareConversation(Base):
+    """A clinician talking with a participant: while open, the bot steps back on free text."""
+
+    __tablename__ = "care_conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open | closed
+    opened_by: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hold_set: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the nudge hold we set
+    prior_hold: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the hold before it
+
+
+class CareReply(Base):
+    """Which clinician wrote an outbound text (the text itself is a Message row)."""
+
+    __tablename__ = "care_replies"
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("care_conversations.id"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+
+
+class AlertNote(Base):
+    """The note a clinician left when acknowledging an alert (encrypted)."""
+
+    __tablename__ = "alert_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    note: Mapped[str | None] = mapped_column(EncryptedText)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class JournalShare(Base):
+    """A participant's choice to share journal answers with the care team."""
+
+    __tablename__ = "journal_shares"
+
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), primary_key=True)
+    share: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
