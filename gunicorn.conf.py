@@ -6,7 +6,7 @@ holds one thread, not a whole worker, so real texts from Twilio keep being answe
 
 import os
 
-# Loopback unless BIND_ADDRESS says otherwise (behind a proxy, or 0.0.0.0 in a container).
+# Loopback unless BIND_ADDRESS says otherwise (the Procfile passes the same as --bind).
 bind = f"{os.environ.get('BIND_ADDRESS', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
