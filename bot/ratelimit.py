@@ -7,7 +7,7 @@ then holds at most `rate` sends.
 
 One timeline only: the key carries an epoch with the timeline's next slot. If
 Redis loses the key (FLUSHALL, a restart without persistence) while senders
-sleep on slots booked ahead, the next booking starts a new epoch one interval
+sleep on slots booked ahead, the next booking starts a new epoch half a second
 from now, and every sender checks its slot's epoch when it wakes: a slot from a
 lost timeline is given up and booked again on the new one, so the old and the
 new timeline never both send.
@@ -33,6 +33,12 @@ OFFSET_MAX_AGE = 10.0
 MAX_RESERVE_AHEAD = 30.0
 """Seconds ahead a single caller may reserve; past that it is told to come back later."""
 
+NEW_TIMELINE_PAUSE = 0.5
+"""Seconds (at least one interval) before the first slot of a new timeline: a sender that
+checked its slot on the lost timeline just before the loss may still be sending (a busy
+host can hold its thread that long); the pause keeps the two from sharing a second. Paid
+once per Redis data loss (and on first use)."""
+
 _GCRA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -46,9 +52,9 @@ if raw then
   tat = tonumber(string.sub(raw, sep + 1))
 else
   -- No timeline (first use, or Redis lost it): senders may still hold slots booked on
-  -- the lost one until they wake and check, so the new one starts an interval from now.
+  -- the lost one until they wake and check, so the new one starts a pause from now.
   epoch = ARGV[3]
-  tat = now + interval
+  tat = now + math.max(interval, tonumber(ARGV[4]))
 end
 if tat < now then tat = now end
 local wait = tat - now
@@ -80,7 +86,8 @@ class RateLimiter:
         asked = time.monotonic()
         wait_us, redis_now_us, epoch = self._script(
             keys=[self.key],
-            args=[self.interval_us, int(max(max_ahead, 0) * 1e6), uuid.uuid4().hex])
+            args=[self.interval_us, int(max(max_ahead, 0) * 1e6), uuid.uuid4().hex,
+                  int(NEW_TIMELINE_PAUSE * 1e6)])
         self._clock.observe(asked, int(redis_now_us), time.monotonic())
         if int(wait_us) < 0:
             return None
