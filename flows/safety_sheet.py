@@ -69,6 +69,34 @@ def render(rules: RuleSet, *, version: str = "") -> str:
     bp = rules.blood_pressure
     lines += ["### Blood pressure readings (urgent, blood_pressure)", "",
               f"A reading at or above {bp['systolic']}/{bp['diastolic']} (either number), "
-              "written as 185/120 or in words, unless negated, about someone else or years ago.",
-              "", "Reviewed by: ____________________  Date: ____________", ""]
+              "written as 185/120 or in words, unless negated, about someone else or years ago."
+              + (f" Reported as blood pressure (bp, cuff, blood pressure): from "
+                 f"{bp['reported_systolic']}/{bp['reported_diastolic']}."
+                 if "reported_systolic" in bp else ""), ""]
+    lines += _net_section(rules)
+    lines += ["", "Reviewed by: ____________________  Date: ____________", ""]
     return "\n".join(lines)
+
+
+def _net_section(rules: RuleSet) -> list[str]:
+    """The check net: its concepts, weights, threshold and examples."""
+    net = rules.net
+    if net is None:
+        return []
+    lines = ["## The check net (check, possible_risk)", "", net.description, "",
+             f"When no rule gives a level, each kind of risk content below adds its weight "
+             f"(once per kind, unless a count is given); at {net.threshold} or more the bot "
+             "asks the safety question. It never alerts by itself.", ""]
+    for concept in net.concepts:
+        extra = []
+        if concept.count > 1:
+            extra.append(f"up to {concept.count} different words count")
+        if concept.only_with:
+            extra.append("counts only beside " + ", ".join(sorted(concept.only_with)))
+        lines.append(f"- {concept.name}: weight {concept.weight}"
+                     + (f" ({'; '.join(extra)})" if extra else "")
+                     + (f". {concept.description}" if concept.description else ""))
+    lines += ["", f"Asks ({len(net.examples)}):"] + [f"- {t}" for t in net.examples]
+    lines += ["", f"Does not ask ({len(net.counter_examples)}):"]
+    lines += [f"- {t}" for t in net.counter_examples]
+    return lines

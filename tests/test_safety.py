@@ -235,18 +235,23 @@ def test_a_crisis_sentence_buried_in_a_long_journal_entry():
 @pytest.mark.parametrize(
     ("text", "level"),
     [
-        ("bp 179/119", "none"),
-        ("bp 180/119", "urgent"),
-        ("bp 179/120", "urgent"),
-        ("my blood pressure is 180/120", "urgent"),
-        ("bp 185/110", "urgent"),
+        # A bare pair of numbers alerts only at 180/120 (it may be something else)...
+        ("179/119", "none"),
+        ("180/119", "urgent"),
+        ("179/120", "urgent"),
         ("190 over 125", "urgent"),
+        # ...a reading reported as blood pressure alerts from 160/100 (safety_rules.toml).
+        ("bp 159/99", "none"),
+        ("bp 160/95", "urgent"),
+        ("bp 150/100", "urgent"),
+        ("my blood pressure is 180/120", "urgent"),
+        ("pounding headache and my bp cuff says 168/104", "urgent"),
         ("blood pressure 135 over 85", "none"),
         ("session is on 10/12 at 3", "none"),
         ("8/10 today", "none"),
     ],
 )
-def test_blood_pressure_threshold_is_180_over_120(text, level):
+def test_blood_pressure_thresholds(text, level):
     a = assess(text)
     assert a.level == level
     assert a.category == ("blood_pressure" if level == "urgent" else None)

@@ -199,3 +199,103 @@ def test_bench_safety_reports_both_figures_on_the_rule_authors_sets(capsys):
                    "checks on ordinary texts", "time per text (us)", "expected/category"):
         assert figure in out
     assert "== corpus" in out and "== dev" in out
+
+
+# ---------------------------------------------------------------- round 2: kinds and the net
+
+
+@pytest.mark.parametrize("text, level, category", [
+    # A method being set up, a goodbye with arrangements, an attempt in the last days.
+    ("im sitting in the garage with the engine on", CRISIS, "suicide"),
+    ("my brother is in the garage with the car running and the door locked", CRISIS,
+     "third_party_emergency"),
+    ("left the passwords and the life insurance papers for my wife in the top drawer. its time",
+     CRISIS, "suicide"),
+    ("just got discharged from psych after my attempt monday", CRISIS, "suicide"),
+    ("my arms are full of fresh cuts", CRISIS, "self_harm"),
+    ("took every single one of my lithium just now", CRISIS, "overdose"),
+    # Lay words for the urgent side effects.
+    ("havent peed since last night and my belly hurts", URGENT, "bladder"),
+    ("the toilet was red after i went", URGENT, "bladder"),
+    ("i keep hearing music nobody else hears", URGENT, "psychosis"),
+    ("i feel like i cant cope without it now", URGENT, "craving"),
+])
+def test_rules_by_kind_catch_new_wordings(text, level, category):
+    a = assess(text)
+    assert (a.level, a.category) == (level, category), (text, a)
+
+
+@pytest.mark.parametrize("text", [
+    "you were all kind to me. goodbye",
+    "filling the tub now. i have the blades",
+    "every night i pray god takes me in my sleep",
+    "i want you to know it's nobody's fault, especially not yours",
+])
+def test_the_check_net_asks_when_no_rule_holds(text):
+    a = assess(text)
+    assert a.level == CHECK and "check_net" in a.rules and not a.alert
+    assert reply_key(a) is None
+
+
+@pytest.mark.parametrize("text", [
+    "the bridge walk tonight was lovely with my wife",
+    "bought rope for the tomato plants",
+    "i cut the cake and said goodbye to my coworker",
+    "my plan is to walk every morning this week",
+    "goodbye for now, talk tomorrow",
+    "felt my self disappear and merge with everything, then came back",
+    "I'm done",
+])
+def test_the_check_net_leaves_ordinary_and_session_texts_alone(text):
+    assert assess(text).level == NONE, (text, safety.net_score(text))
+
+
+def test_the_check_net_never_lowers_a_rule_verdict():
+    # Risk words of many kinds in a text a rule already calls a crisis: still a crisis.
+    text = "goodbye everyone, i have the pills and the rope and i'm going to kill myself tonight"
+    assert safety.net_score(text)[0] >= safety.RULESET.net.threshold
+    assert assess(text).level == CRISIS
+
+
+def test_the_loader_rejects_a_malformed_check_net():
+    data = _data()
+    data["net"]["threshold"] = 0
+    data["net"]["concepts"]["broken"] = {"weight": "high", "patterns": ["(unclosed"],
+                                         "only_with": ["nothing"]}
+    rules, problems = safety_rules.parse(data)
+    assert rules is None
+    text = "\n".join(problems)
+    for expected in ("net.threshold", "weight must be", "bad pattern", "only_with"):
+        assert expected in text
+
+
+def test_safety_sheet_shows_the_check_net(app, tmp_path):
+    out = tmp_path / "sheet.md"
+    result = app.test_cli_runner().invoke(args=["flows", "safety-sheet", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    sheet = out.read_text(encoding="utf-8")
+    assert "The check net" in sheet
+    for concept in safety.RULESET.net.concepts:
+        assert f"- {concept.name}: weight {concept.weight}" in sheet
+    assert safety.RULESET.net.examples[0] in sheet
+
+
+def test_a_net_check_through_the_webhook_asks_and_pages_nobody(
+        client, services, phone: Phone, sender, db):
+    enroll(client, services, phone)
+    texts = phone.text("you were all kind to me. goodbye")
+    assert texts is not None
+    assert pages(sender) == []
+    with db.session() as s:
+        assert s.scalars(select(Alert)).all() == []
+
+
+def test_a_method_being_set_up_pages_the_team_through_the_webhook(
+        client, services, phone: Phone, sender, db):
+    enroll(client, services, phone)
+    texts = phone.text("im sitting in the garage with the engine on")
+    assert "988" in " ".join(texts)
+    assert len(pages(sender)) == 1
+    with db.session() as s:
+        alert = s.scalars(select(Alert)).one()
+        assert (alert.level, alert.category) == ("crisis", "suicide")
