@@ -52,6 +52,8 @@ class Settings:
     sms_max_per_second: float = 1.0
     log_level: str = "INFO"
     queue_name: str = "integration-bot"
+    safety_check_timeout_minutes: int = 30  # no answer to the safety question: page
+    spool_path: str = ""  # append-only inbound spool when the database and Redis are down
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -88,6 +90,9 @@ class Settings:
             sms_max_per_second=float(env("SMS_MAX_PER_SECOND") or 1.0),
             log_level=env("LOG_LEVEL") or "INFO",
             queue_name=env("RQ_QUEUE") or cls.queue_name,
+            safety_check_timeout_minutes=int(env("SAFETY_CHECK_TIMEOUT_MINUTES")
+                                             or cls.safety_check_timeout_minutes),
+            spool_path=env("SPOOL_PATH") or "",
         )
 
     def to_env(self) -> dict[str, str]:
@@ -109,6 +114,8 @@ class Settings:
             "CARE_TEAM_NUMBERS": ",".join(self.care_team_numbers),
             "SMS_MAX_PER_SECOND": repr(self.sms_max_per_second),
             "LOG_LEVEL": self.log_level, "RQ_QUEUE": self.queue_name,
+            "SAFETY_CHECK_TIMEOUT_MINUTES": str(self.safety_check_timeout_minutes),
+            "SPOOL_PATH": self.spool_path,
         }
 
     def with_overrides(self, overrides: dict | None) -> Settings:
@@ -157,3 +164,17 @@ class Settings:
                 raise ConfigError("production needs REDIS_URL")
             if self.clock_file:
                 raise ConfigError("CLOCK_FILE is for tests and demos, not production")
+            for problem in self.safety_gaps():
+                raise ConfigError(f"production needs {problem}")
+        if self.safety_check_timeout_minutes < 1:
+            raise ConfigError("SAFETY_CHECK_TIMEOUT_MINUTES must be at least 1")
+
+    def safety_gaps(self) -> list[str]:
+        """What the safety path lacks: nobody to page, or no real contact in the replies."""
+        gaps = []
+        if not self.care_team_numbers:
+            gaps.append("CARE_TEAM_NUMBERS (nobody would be paged about a crisis)")
+        contact = self.clinic_contact.strip()
+        if not contact or contact.casefold() == Settings.clinic_contact.casefold():
+            gaps.append("CLINIC_CONTACT (a phone, email or URL participants can reach)")
+        return gaps

@@ -17,6 +17,7 @@ from bot.storage.models import (
     JournalEntry,
     Message,
     Participant,
+    SafetyPlan,
     ScheduledMessage,
     Session,
 )
@@ -26,6 +27,7 @@ def erase_participant(db, participant: Participant, now: datetime, actor: str = 
     """Erase the participant's personal data in the current transaction."""
     pid = participant.id
     db.execute(delete(JournalEntry).where(JournalEntry.participant_id == pid))
+    db.execute(delete(SafetyPlan).where(SafetyPlan.participant_id == pid))
     db.execute(update(Session).where(Session.participant_id == pid)
                .values(intention=None, action=None, mood=None, therapy_booked=None))
     db.execute(update(Message).where(Message.participant_id == pid).values(body=None))

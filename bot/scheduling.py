@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 
 from bot import participants as people
+from bot import safety_checks, spool
 from bot.storage.models import Message, Participant, ScheduledMessage, Session
 from flows import schedule
 from flows.engine import quote
@@ -215,6 +216,8 @@ def dispatch_due(services, now: datetime | None = None) -> int:
     if stuck:
         jobs.enqueue_outbound(services, stuck)
     alerts.page_due(services, now, enqueue=True)
+    safety_checks.page_unanswered(services, now)
+    spool.replay(services)
     return len(ids)
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot import runner
+from bot import runner, spool
 from bot.phones import InvalidNumber, parse_address
+from flows import safety
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,12 @@ def inbound_sms() -> Response:
         sid=sid, address=address, body=form.get("Body", "")[:1600],
         num_media=_int(form.get("NumMedia")), opt_out_type=form.get("OptOutType") or None,
     )
-    message_id, new = runner.record_inbound(services(), inbound)
+    assessment = _assess(inbound.body)  # before the database: a crisis reply never waits on it
+    try:
+        message_id, new = runner.record_inbound(services(), inbound)
+    except SQLAlchemyError:
+        log.exception("database unreachable for inbound %s: spooling it", sid)
+        return twiml(_database_down(inbound, assessment))
     if not new:
         log.info("replayed MessageSid %s: answering as before", sid)
         return twiml(runner.stored_replies(services(), message_id) or [])
@@ -102,10 +109,30 @@ LAST_RESORT_CRISIS_TEXT = (
 """Sent when processing failed and the text looks like a crisis: 988 must never wait."""
 
 
+def _assess(body: str):
+    """The safety assessment of a text (None if the detector itself failed)."""
+    try:
+        return safety.assess(body)
+    except Exception:
+        log.exception("safety assessment failed")
+        return None
+
+
+def _database_down(inbound: runner.Inbound, assessment) -> list[str]:
+    """Spool the text; a risky one still gets its reply and a page (see bot.spool)."""
+    svc = services()
+    try:
+        return spool.database_down(svc, inbound, assessment or safety.NO_CONCERN,
+                                   svc.clock.now(), safety.reply_key)
+    except Exception:
+        log.exception("spooling inbound %s failed", inbound.sid)
+        if assessment is not None and (assessment.alert or assessment.level == "check"):
+            return [LAST_RESORT_CRISIS_TEXT]
+        return []
+
+
 def _safety_fallback(body: str) -> list[str]:
     """When the turn crashed, a crisis text still gets the crisis line at once."""
-    from flows import safety
-
     try:
         assessment = safety.assess(body)
     except Exception:

@@ -31,6 +31,8 @@ SESSION = "SESSION"
 FINISHED = "FINISHED"
 DELETE = "DELETE"
 MINDFULNESS = "MINDFULNESS"
+CONTINUE = "CONTINUE"
+PLAN = "PLAN"
 YES = "YES"
 NO = "NO"
 
@@ -61,6 +63,8 @@ ALIASES: dict[str, str] = {
     **dict.fromkeys(["mindfulness", "meditation", "meditate", "breathwork"], MINDFULNESS),
     **dict.fromkeys(["finished", "course done", "course finished", "course over"], FINISHED),
     **dict.fromkeys(["delete", "delete my data", "delete me", "erase"], DELETE),
+    **dict.fromkeys(["continue", "carry on", "pick up", "go on"], CONTINUE),
+    **dict.fromkeys(["plan", "my plan", "safety plan", "my safety plan"], PLAN),
     **dict.fromkeys(["yes", "y", "yes please", "yeah", "yep", "yup", "ok", "okay", "sure"], YES),
     **dict.fromkeys(["no", "n", "nope", "nah", "not yet", "no thanks"], NO),
 }
@@ -145,7 +149,7 @@ SPELLED_OUT = frozenset(
     {OPT_OUT.lower(), OPT_IN.lower(), HELP.lower(), DONE.lower(), JOURNAL.lower(),
      INTENTION.lower(), SKIP.lower(), PAUSE.lower(), RESUME.lower(), TIMEZONE.lower(),
      BEDTIME.lower(), THERAPIST.lower(), SESSION.lower(), FINISHED.lower(), DELETE.lower(),
-     MINDFULNESS.lower(), "next", "info", "unstop"}
+     MINDFULNESS.lower(), CONTINUE.lower(), PLAN.lower(), "next", "info", "unstop"}
 )
 """Keywords that interrupt even a free-text answer: the word itself, not its aliases."""
 

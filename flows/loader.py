@@ -25,6 +25,7 @@ SAMPLE_VARIABLES: dict[str, str] = {
     "program": "Integration Companion",
     "clinic_name": "Harbor Light Wellness Clinic",  # 28 chars: a long clinic name
     "clinic_contact": "(555) 555-0100 or care@clinic.org",
+    "care_team": "your care team at (555) 555-0100 or care@clinic.org",
     "name": " Alexandria",
     "intention": "x" * 60,  # quoted user text is cut to 60 characters
     "timezone": "America/Argentina/Buenos_Aires",
@@ -49,7 +50,11 @@ ENGINE_MESSAGES = frozenset(
      "keep_going.yes", "keep_going.no", "mood.again", "therapy_booked.again",
      "keep_going.again", "delete.ask", "delete.done", "delete.kept",
      "session.saved", "session.skipped", "safety.crisis", "safety.emergency",
-     "safety.urgent", "safety.gentle"}
+     "safety.urgent", "safety.gentle", "safety.crisis.told", "safety.emergency.told",
+     "safety.urgent.told", "safety.check", "safety.check_no", "safety.check_unclear",
+     "safety.check_unclear.told", "safety.check_repeat", "safety.check_repeat.told",
+     "safety.suspended", "safety.plan_hint", "safety.plan_none", "journal.stopped",
+     "continue.nothing"}
 )
 """Message keys the engine and host use by name: every one must exist."""
 

@@ -28,6 +28,8 @@ from functools import cached_property
 CRISIS = "crisis"
 URGENT = "urgent"
 NONE = "none"
+CHECK = "check"
+"""Uncertain: ask the participant one fixed YES/NO safety question (see flows/safety_talk.py)."""
 MENTION = "mention"
 
 SUICIDE = "suicide"
@@ -1191,6 +1193,14 @@ def _decide(found: list[_Finding]) -> Assessment:
     return NO_CONCERN
 
 
+# Stop-gap until the rules move to a data file (issue 8): indirect phrasings that call for
+# asking rather than guessing. The issue-8 rewrite keeps both of these at level "check".
+_CHECK_PHRASES = re.compile(
+    r"\bbetter off if i (?:just )?disappeared\b"
+    r"|\bhow many (?:of )?(?:my )?(?:sleeping )?pills would it take to not wake up\b"
+)
+
+
 def assess(text: str) -> Assessment:
     """Assess one inbound text for crisis, same-day side effects, or a gentle mention."""
     if not text or not text.strip():
@@ -1198,8 +1208,13 @@ def assess(text: str) -> Assessment:
     ctx = _Context(text)
     found = _crisis_findings(ctx)
     if any(f.level == CRISIS for f in found):
-        return _decide(found)  # nothing urgent can outrank it
-    return _decide(found + _urgent_findings(ctx))
+        decided = _decide(found)  # nothing urgent can outrank it
+    else:
+        decided = _decide(found + _urgent_findings(ctx))
+    check = _CHECK_PHRASES.search(" ".join(text.lower().replace("\u2019", "'").split()))
+    if check and (not decided.alert or all(m in check.group(0) for m in decided.matched)):
+        return Assessment(CHECK, "indirect", (check.group(0),))
+    return decided
 
 
 def reply_key(assessment: Assessment) -> str | None:

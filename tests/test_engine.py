@@ -44,6 +44,7 @@ VARIABLES = {
     "program": "Integration Companion",
     "clinic_name": "Harbor Clinic",
     "clinic_contact": "555-0100",
+    "care_team": "your care team at 555-0100",
 }
 QUOTING_KEYS = frozenset({"intention.saved", "journal.images.intention"})
 """Texts that echo the participant's words, which may hold any character."""
@@ -684,15 +685,20 @@ def test_media_mid_journal_does_not_move_the_journal(engine):
 # ---------------------------------------------------------------- safety comes first
 
 
-def test_crisis_mid_journal_alerts_and_holds_the_flow(engine):
+def test_crisis_mid_journal_alerts_and_suspends_the_flow(engine):
     chat = journaling(engine)
     chat.send("the ocean")
-    before = dict(chat.state)
     result = chat.send("I want to die")
     assert keys(result) == ["safety.crisis"]
     assert others(result) == [RaiseAlert("crisis", "suicide")]
     assert "988" in result.texts()[0]
-    assert chat.state == before
+    assert "flow" not in chat.state and chat.state["suspended"]["step"] == "insight"
+    # The next words are kept as a note, never as the answer, with no cheerful question.
+    result = chat.send("I'm safe now, my partner is here")
+    assert keys(result) == ["safety.suspended"]
+    assert others(result) == [SaveJournalEntry("note", "I'm safe now, my partner is here")]
+    assert keys(chat.send("JOURNAL"))[-1] == "journal.stopped"
+    assert keys(chat.send("CONTINUE")) == ["journal.insight"]
 
 
 def test_medical_emergency_gets_the_911_template(engine):
@@ -708,12 +714,12 @@ def test_stop_with_a_crisis_gets_both_crisis_reply_and_opt_out(engine):
     assert others(result) == [RaiseAlert("crisis", "suicide"), OptOut("request")]
 
 
-def test_urgent_side_effect_alerts_and_keeps_the_answer(engine):
+def test_urgent_side_effect_alerts_and_suspends_the_flow(engine):
     chat = journaling(engine)
     result = chat.send("there is blood in my pee")
-    assert keys(result)[0] == "safety.urgent"
-    assert others(result) == [RaiseAlert("urgent", "bladder"),
-                              SaveJournalEntry("images", "there is blood in my pee")]
+    assert keys(result) == ["safety.urgent"]
+    assert others(result) == [RaiseAlert("urgent", "bladder")]
+    assert chat.state["suspended"]["step"] == "images"
 
 
 def test_integration_language_is_not_a_crisis(engine):

@@ -47,6 +47,7 @@ VARIABLES = {
     "program": "Integration Companion",
     "clinic_name": "Harbor Clinic",
     "clinic_contact": "555-0100",
+    "care_team": "your care team at 555-0100",
 }
 
 
