@@ -69,7 +69,8 @@ def database_down(services, inbound: runner.Inbound, assessment, received_at: da
     entry = {"sid": inbound.sid, "from": inbound.address.phone,
              "channel": inbound.address.channel, "body": inbound.body,
              "num_media": inbound.num_media, "opt_out_type": inbound.opt_out_type,
-             "received_at": received_at.isoformat(), "answered": bool(texts)}
+             "received_at": received_at.isoformat(), "seq": time.time_ns(),
+             "answered": bool(texts)}
     save(services, entry)
     log.error("database unreachable: inbound %s spooled (risk=%s)", inbound.sid, level or "-")
     return texts
@@ -161,7 +162,7 @@ def replay(services) -> int:
         for line in path.read_text().splitlines():
             if line.strip():
                 entries.append((_decode(line), None))
-    entries.sort(key=lambda item: item[0]["received_at"])
+    entries.sort(key=lambda item: (item[0]["received_at"], item[0].get("seq", 0)))
     replayed = 0
     try:
         for entry, source in entries:
