@@ -138,10 +138,12 @@ def _safety_fallback(body: str) -> list[str]:
     except Exception:
         log.exception("safety assessment failed in the fallback")
         return []
-    if assessment.level != "crisis":
+    if not (assessment.alert or assessment.level == "check"):
         return []
     try:
-        key = safety.reply_key(assessment) or "safety.crisis"
+        # No question for a check: its answer could not be followed up while turns crash.
+        key = spool.OUTAGE_REPLY.get(assessment.level) or safety.reply_key(assessment) \
+            or "safety.crisis"
         return [services().definitions.render(key, services().variables)]
     except Exception:
         log.exception("crisis template failed; sending the last-resort crisis text")
