@@ -273,8 +273,10 @@ class Engine:
             if stopped is not None:
                 turn.say("journal.stopped", step=str(stopped[0]), steps=str(stopped[1]))
         elif word == keywords.CONTINUE:
-            if safety_talk.unsuspend(turn):
-                self._ask(turn, turn.current_step())
+            safety_talk.unsuspend(turn)
+            step = turn.current_step()
+            if step is not None:
+                self._ask(turn, step)  # the suspended question, or the one already open
             else:
                 turn.say("continue.nothing")
         elif word == keywords.PLAN:

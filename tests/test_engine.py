@@ -774,3 +774,18 @@ def test_carrier_opt_out_reason(engine):
 def test_empty_text_before_yes_gets_the_invitation(engine):
     result = turn(engine, context(status="invited"), "", state={"invited": True})
     assert keys(result) == ["invite.reminder"]
+
+
+def test_continue_repeats_the_open_question_or_says_there_is_nothing(engine):
+    chat = journaling(engine)
+    assert keys(chat.send("CONTINUE")) == ["journal.images"]
+    assert keys(turn(engine, context(), "continue")) == ["continue.nothing"]
+
+
+def test_check_text_asks_once_and_no_resumes_the_question(engine):
+    chat = journaling(engine)
+    result = chat.send("sometimes i wonder if everyone would be better off if i just disappeared")
+    assert keys(result) == ["safety.check"]
+    assert chat.state["flow"] == "journal" and chat.state["check"]
+    assert keys(chat.send("NO")) == ["safety.check_no", "journal.images"]
+    assert "check" not in chat.state
