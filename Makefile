@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench check
+.PHONY: install run test lint bench check browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,14 @@ install: $(STAMP)
 run: install
 	$(PY) -m bot.dev
 
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not
+# reachable); install it from the distribution when it is missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 ## test: install everything and run the whole suite
-test: install
+test: install browser
 	$(PY) -m pytest -q
 
 lint: install

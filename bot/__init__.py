@@ -11,7 +11,7 @@ from bot.config import Settings
 
 def create_app(config: dict | None = None, *, services=None) -> Flask:
     """Build the web app; config overrides settings read from the environment."""
-    from bot import cli, webhook
+    from bot import cli, pages, webhook
     from bot.logsafe import configure_logging
     from bot.services import build_services
 
@@ -25,5 +25,6 @@ def create_app(config: dict | None = None, *, services=None) -> Flask:
     app.config["SETTINGS"] = settings
     app.extensions["integration_bot"] = services or build_services(settings)
     app.register_blueprint(webhook.bp)
+    pages.init_app(app)
     cli.init_app(app)
     return app

@@ -3,10 +3,16 @@
 Nothing in bot/ calls datetime.now() directly; it asks a Clock. FileClock lets
 tests and demos control the time of separate worker processes too: it reads
 the current instant from a file on every call (set CLOCK_FILE).
+
+CLOCK_FILE holds one line, either an ISO-8601 instant with a UTC offset (time stands
+still there: "2026-11-23T15:00:00+00:00") or a signed number of seconds ahead of the
+real clock (time runs on from there: "+86400"). No file means the real time.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,13 +73,42 @@ class FileClock:
             text = self.path.read_text().strip()
         except FileNotFoundError:
             return datetime.now(UTC)
+        if text[:1] in ("+", "-"):
+            return datetime.now(UTC) + timedelta(seconds=float(text))
         at = datetime.fromisoformat(text)
         if at.tzinfo is None:
             raise ValueError(f"{self.path} holds a naive datetime")
         return at.astimezone(UTC)
 
     def set(self, at: datetime) -> None:
-        """Write an instant for every process reading this file."""
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(at.astimezone(UTC).isoformat())
-        tmp.replace(self.path)
+        """Stop time at an instant for every process reading this file."""
+        self._write(at.astimezone(UTC).isoformat())
+
+    def advance(self, **delta: float) -> datetime:
+        """Move forward by timedelta(**delta); running time keeps running from there."""
+        target = self.now() + timedelta(**delta)
+        try:
+            frozen = self.path.read_text().strip()[:1] not in ("+", "-")
+        except FileNotFoundError:
+            frozen = False
+        if frozen:
+            self.set(target)
+        else:
+            self._write(f"{(target - datetime.now(UTC)).total_seconds():+.3f}")
+        return target
+
+    def reset(self) -> None:
+        """Back to the real time."""
+        self.path.unlink(missing_ok=True)
+
+    def _write(self, text: str) -> None:
+        """Replace the file atomically, so a reader never sees half a line."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text + "\n")
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -25,6 +25,17 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+DEV_CLOCK_FILE = "clock"
+"""Development's shared clock under instance/ (absent: the real time; see bot/clock.py)."""
+
+
+def _dev_clock_file(bot_env: str | None, instance: str) -> str:
+    """Development shares one clock file between web, worker, clock and CLI processes."""
+    if (bot_env or "development").lower() != "development":
+        return ""
+    return str(Path(instance) / DEV_CLOCK_FILE)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the bot can be configured with."""
@@ -48,6 +59,7 @@ class Settings:
     journal_encryption_key: str = ""
     phone_hash_key: str = ""
     clock_file: str = ""  # tests and demos only: read "now" from this file
+    secret_key: str = ""  # signs journal links and form sessions; dev: instance/secret.key
     care_team_numbers: tuple[str, ...] = field(default_factory=tuple)
     sms_max_per_second: float = 1.0
     log_level: str = "INFO"
@@ -83,7 +95,8 @@ class Settings:
             default_timezone=env("DEFAULT_TIMEZONE") or cls.default_timezone,
             journal_encryption_key=env("JOURNAL_ENCRYPTION_KEY") or "",
             phone_hash_key=env("PHONE_HASH_KEY") or "",
-            clock_file=env("CLOCK_FILE") or "",
+            clock_file=env("CLOCK_FILE") or _dev_clock_file(env("BOT_ENV"), instance),
+            secret_key=env("SECRET_KEY") or "",
             care_team_numbers=tuple(
                 n.strip() for n in (env("CARE_TEAM_NUMBERS") or "").split(",") if n.strip()
             ),
@@ -111,6 +124,7 @@ class Settings:
             "DEFAULT_TIMEZONE": self.default_timezone,
             "JOURNAL_ENCRYPTION_KEY": self.journal_encryption_key,
             "PHONE_HASH_KEY": self.phone_hash_key, "CLOCK_FILE": self.clock_file,
+            "SECRET_KEY": self.secret_key,
             "CARE_TEAM_NUMBERS": ",".join(self.care_team_numbers),
             "SMS_MAX_PER_SECOND": repr(self.sms_max_per_second),
             "LOG_LEVEL": self.log_level, "RQ_QUEUE": self.queue_name,
@@ -164,6 +178,9 @@ class Settings:
                 raise ConfigError("production needs REDIS_URL")
             if self.clock_file:
                 raise ConfigError("CLOCK_FILE is for tests and demos, not production")
+            if self.public_base_url and not self.secret_key:
+                raise ConfigError("production with PUBLIC_BASE_URL needs SECRET_KEY "
+                                  "(it signs participants' journal links)")
             for problem in self.safety_gaps():
                 raise ConfigError(f"production needs {problem}")
         if self.safety_check_timeout_minutes < 1:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
 
+from bot import journal_links
 from bot import participants as people
 from bot.logsafe import mask_phone
 from bot.sms import SendError
@@ -279,6 +280,7 @@ def apply_carrier_verdict(db, p: Participant, kind: str, now: datetime) -> None:
     if kind == "opted_out" and p.status != "deleted":
         p.status, p.opted_out_at = "opted_out", now
         cancel_pending(db, p.id, now)
+        journal_links.revoke_all(db, p.id, now)
     elif kind == "unreachable" and p.status != "deleted":
         p.status = "unreachable"
         cancel_pending(db, p.id, now)

@@ -26,6 +26,8 @@ def main() -> int:
     settings = Settings.from_env()
     env = dict(os.environ)
     env.setdefault("PORT", "5000")
+    print(f"simulator: http://127.0.0.1:{env['PORT']}/simulator   (open it in a browser)",
+          flush=True)
     instance = Path(settings.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     redis_proc = None
@@ -64,6 +66,7 @@ def _banner(settings: Settings, port: str) -> None:
     backend = settings.backend
     print(f"""
 integration-bot is starting
+  simulator: http://127.0.0.1:{port}/simulator   (a phone, a timeline and a clock)
   webhook:  http://127.0.0.1:{port}/twilio/sms   (point Twilio here via PUBLIC_BASE_URL)
   health:   curl http://127.0.0.1:{port}/healthz
   texts:    SMS backend = {backend}{' (outgoing texts are printed below)' if backend == 'console' else ''}

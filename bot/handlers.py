@@ -10,14 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session as DbSession
 
+from bot import journal_book, journal_links, safety_checks, safety_plan
 from bot import participants as people
-from bot import safety_checks, safety_plan
 from bot.storage.models import JournalEntry, Participant, ScheduledMessage, Session
 from flows import model as ev
-from flows.journal import render_journal
 
 CRISIS_HOLD = timedelta(hours=24)
 """After a crisis, cheerful nudges wait this long."""
@@ -66,6 +65,7 @@ def opt_out(turn: Turn, event: ev.OptOut) -> None:
     p.status = "opted_out"
     p.opted_out_at = turn.now
     cancel_pending(turn.db, p.id, turn.now)
+    journal_links.revoke_all(turn.db, p.id, turn.now)
 
 
 def opt_in(turn: Turn, event: ev.OptIn) -> None:
@@ -120,24 +120,10 @@ def save_journal_entry(turn: Turn, event: ev.SaveJournalEntry) -> None:
 
 
 def send_journal(turn: Turn, event: ev.SendJournal) -> None:
-    """Reply with the latest session's entries, newest first."""
-    defs = turn.services.definitions
-    session = people.last_done_session(turn.db, turn.participant)
-    entries = [] if session is None else turn.db.scalars(
-        select(JournalEntry).where(JournalEntry.session_id == session.id)
-        .order_by(JournalEntry.id.desc())
-    ).all()
-    if not entries:
-        text = defs.render("journal.empty", turn.services.variables)
-        turn.replies.append(ev.SendText(text=text, key="journal.empty"))
-        return
-    from flows.engine import format_local
-
-    date = format_local(session.done_at, turn.participant.timezone).split(" at ")[0]
-    header = defs.render("journal.header", {"date": date})
-    more = defs.render("journal.truncated")
-    text = render_journal([(e.prompt, e.text) for e in entries], header, more)
-    turn.replies.append(ev.SendText(text=text, key="journal.entries"))
+    """Reply with a private link to the journal page, or the notes themselves (bot.journal_book)."""
+    replies = journal_book.sms_reply(turn.services, turn.db, turn.participant, event.page,
+                                     turn.now)
+    turn.replies.extend(ev.SendText(text=text, key=key) for key, text in replies)
 
 
 def schedule_plan(turn: Turn, event: ev.SchedulePlan) -> None:

@@ -83,9 +83,13 @@ def _mask_match(match: re.Match[str]) -> str:
     return _last4(digits)
 
 
+_JOURNAL_TOKEN = re.compile(r"/j/[A-Za-z0-9_\-]+\.[A-Za-z0-9_.\-]+")
+"""A journal link's token (bot.journal_links) in a logged path: a key to someone's notes."""
+
+
 def scrub(text: str) -> str:
-    """Mask every phone-number-like run in free text to ***last4."""
-    return _RUN.sub(_mask_match, text)
+    """Mask every phone-number-like run in free text to ***last4, and journal link tokens."""
+    return _RUN.sub(_mask_match, _JOURNAL_TOKEN.sub("/j/***", text))
 
 
 class PhiFilter(logging.Filter):

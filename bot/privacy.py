@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, update
 
+from bot import journal_links
 from bot.storage.models import (
     AuditRecord,
     JournalEntry,
@@ -26,6 +27,7 @@ from bot.storage.models import (
 def erase_participant(db, participant: Participant, now: datetime, actor: str = "participant") -> None:
     """Erase the participant's personal data in the current transaction."""
     pid = participant.id
+    journal_links.revoke_all(db, pid, now)
     db.execute(delete(JournalEntry).where(JournalEntry.participant_id == pid))
     db.execute(delete(SafetyPlan).where(SafetyPlan.participant_id == pid))
     db.execute(update(Session).where(Session.participant_id == pid)

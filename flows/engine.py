@@ -268,7 +268,7 @@ class Engine:
             turn.say("done.ack")
             self._begin(turn, "journal")
         elif word == keywords.JOURNAL:
-            turn.emit(SendJournal())
+            turn.emit(SendJournal(keywords.journal_page(raw)))
             stopped = safety_talk.suspended_position(turn)
             if stopped is not None:
                 turn.say("journal.stopped", step=str(stopped[0]), steps=str(stopped[1]))

@@ -95,6 +95,7 @@ _LEADING_STOP = re.compile(
     rf"^[\W_]*(?:{_LEADING_STOP_WORDS.upper()}\b|(?i:{_LEADING_STOP_WORDS})\s*[.!]+(?:\s|$))"
 )
 _PAUSE_DAYS = re.compile(r"^pause\s+(\d{1,2})(?:\s*(?:d|day|days))?$")
+_JOURNAL_PAGE = re.compile(r"^(?:my\s+)?(?:journal|notes)\s+(\d{1,2})$")
 _TRAILING = re.compile(r"[\s\.\!\?,;:\-~\*]+$")
 
 
@@ -125,7 +126,15 @@ def keyword(text: str | None) -> str | None:
         return ALIASES[bare]
     if _PAUSE_DAYS.match(bare):
         return PAUSE
+    if _JOURNAL_PAGE.match(bare):
+        return JOURNAL
     return None
+
+
+def journal_page(text: str | None) -> int:
+    """Which page of older notes 'JOURNAL 2' asks for (1 without a number)."""
+    match = _JOURNAL_PAGE.match(_bare(text or ""))
+    return max(1, int(match.group(1))) if match else 1
 
 
 def pause_days(text: str | None, default: int = 3) -> int:
@@ -157,4 +166,4 @@ SPELLED_OUT = frozenset(
 def is_spelled_out(text: str | None) -> bool:
     """True when the whole message is a keyword's own name ("SKIP", "help!", "Pause 3")."""
     bare = _bare(text or "")
-    return bare in SPELLED_OUT or bool(_PAUSE_DAYS.match(bare))
+    return bare in SPELLED_OUT or bool(_PAUSE_DAYS.match(bare) or _JOURNAL_PAGE.match(bare))

@@ -38,13 +38,16 @@ SAMPLE_VARIABLES: dict[str, str] = {
     "action": "x" * 60,
     "step": "5",
     "steps": "5",
+    "url": "https://notes.example-clinic-name.org/j/" + "x" * 64,
+    "page": "12",
 }
 """Longest plausible values, so length checks hold for real participants."""
 
 ENGINE_MESSAGES = frozenset(
     {"invite", "invite.reminder", "consent.confirmed", "consent.notice", "help",
      "stop.confirm", "start.confirm", "done.ack", "journal.repeat", "journal.empty",
-     "journal.header", "journal.truncated", "note.saved", "fallback", "skip.nothing",
+     "journal.header", "journal.session", "journal.older", "journal.link",
+     "journal.no_more", "note.saved", "fallback", "skip.nothing",
      "pause.confirm", "resume.confirm", "media.only", "empty.text", "flood.notice",
      "mood.saved", "mood.low", "therapy.booked", "therapy.not_booked", "finished.confirm",
      "keep_going.yes", "keep_going.no", "mood.again", "therapy_booked.again",

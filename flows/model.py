@@ -155,7 +155,9 @@ class SaveJournalEntry(Event):
 
 @dataclass(frozen=True)
 class SendJournal(Event):
-    """Send back the most recent session's journal entries."""
+    """Send back the journal: a private link, or the notes themselves (page 1: newest)."""
+
+    page: int = 1
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,11 @@ a real Redis (REDIS_URL, else an embedded redis-server), a frozen clock, and the
 from __future__ import annotations
 
 import os
+import shutil
+import threading
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -196,3 +199,65 @@ def client_for():
         return app.test_client()
 
     return make
+
+
+# ---------------------------------------------------------------- real-browser tests
+# pytest-playwright drives the distribution's Chromium (`make test` installs the Debian
+# package when it is missing); Playwright's own browser download is not used.
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+
+
+def chromium_path() -> str:
+    """The system Chromium: CHROMIUM_PATH, else chromium / chromium-browser on PATH."""
+    found = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which(
+        "chromium-browser")
+    if not found:
+        # Never skip: a browser test without a browser is a failure, not a pass.
+        raise RuntimeError("Chromium not found: run `make test` (it installs it) or set CHROMIUM_PATH")
+    return found
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Launch the system Chromium instead of a Playwright-downloaded build."""
+    return {**browser_type_launch_args, "executable_path": chromium_path(),
+            "args": ["--no-sandbox", "--disable-dev-shm-usage"]}
+
+
+@pytest.fixture
+def screenshot(request):
+    """Save a full-page screenshot under artifacts/screenshots/<test>-<name>.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> Path:
+        path = SCREENSHOTS / f"{request.node.name}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+class LiveServer:
+    """A Flask app served over real HTTP on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app):
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread."""
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app):
+    """The test app over real HTTP, for the browser (url attribute: its base URL)."""
+    server = LiveServer(app)
+    yield server
+    server.stop()

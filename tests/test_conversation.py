@@ -58,13 +58,13 @@ def test_enroll_yes_done_five_answers_closing(client, services, phone, sender, d
     assert count(db, ScheduledMessage, status="pending") >= 5
 
 
-def test_journal_returns_latest_entries_newest_first(client, services, phone):
+def test_journal_reads_back_the_session_in_the_order_it_was_written(client, services, phone):
     enroll(client, services, phone)
     phone.text("done")
     phone.text("the ocean")
     phone.text("rest is allowed")
     text = phone.text("JOURNAL")[0]
-    assert text.index("rest is allowed") < text.index("the ocean")
+    assert "Came up: the ocean\nInsight: rest is allowed" in text
 
 
 def test_intention_is_quoted_in_first_journal_question(client, services, phone):

@@ -41,12 +41,34 @@ def test_make_run_answers_healthz_without_redis_or_twilio(tmp_path):
                 time.sleep(0.5)
         assert health == {"status": "ok", "database": True, "redis": True,
                           "sms_backend": "console"}
+        _simulator_moves_the_shared_clock(port, tmp_path / "instance" / "clock")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
     assert "flask --app bot chat" in output
+    # A newcomer sees where to open the simulator before anything else.
+    assert output.splitlines()[0].startswith(f"simulator: http://127.0.0.1:{port}/simulator")
     assert not (tmp_path / "instance" / "redis" / "redis.sock").exists() or _refused(
         tmp_path / "instance" / "redis" / "redis.sock")
+
+
+def _simulator_moves_the_shared_clock(port: int, clock_file) -> None:
+    """The simulator answers, and its +1 day writes the clock file every process reads."""
+    import http.cookiejar
+    import re
+
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with opener.open(f"http://127.0.0.1:{port}/simulator", timeout=5) as r:
+        page = r.read().decode()
+    assert "Phone simulator" in page
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/simulator/clock", data=json.dumps({"step": "day"}).encode(),
+        headers={"Content-Type": "application/json", "X-CSRFToken": token}, method="POST")
+    with opener.open(request, timeout=30) as r:
+        assert json.loads(r.read())["ok"]
+    assert 86000 < float(clock_file.read_text()) < 86500
 
 
 def _refused(path) -> bool:

@@ -237,6 +237,18 @@ class AuditRecord(Base):
     participant_id: Mapped[int | None] = mapped_column(Integer)
 
 
+class JournalLink(Base):
+    """A private link to a participant's journal page: the signed token names this row."""
+
+    __tablename__ = "journal_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 # ---------------------------------------------------------------- the safety path (issue 9)
 
 
