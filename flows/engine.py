@@ -159,6 +159,8 @@ class Engine:
 
         word = _CARRIER_WORDS.get(carrier) or keywords.keyword(raw)
         if carrier == "STOP" or keywords.is_opt_out(raw):
+            if assessment.level == safety_talk.CHECK and ctx.status not in _SILENT:
+                safety_talk.check_with_stop(turn)  # no question after STOP: a person asks
             if ctx.status not in _SILENT:
                 reason = "keyword" if keywords.keyword(raw) == keywords.OPT_OUT else (
                     "carrier" if carrier == "STOP" else "request")

@@ -135,6 +135,12 @@ def answer_check(turn, raw: str, now: datetime) -> bool:
     return False
 
 
+def check_with_stop(turn) -> None:
+    """An uncertain text that also says STOP: 988 at once, and the care team reaches out."""
+    turn.say("safety.gentle")
+    turn.emit(RaiseAlert(CHECK_ALERT, UNANSWERED))
+
+
 def check_timed_out(turn, now: datetime) -> None:
     """The host's timer: still no answer, so the care team is asked to reach out."""
     check = pending_check(turn, now)

@@ -789,3 +789,10 @@ def test_check_text_asks_once_and_no_resumes_the_question(engine):
     assert chat.state["flow"] == "journal" and chat.state["check"]
     assert keys(chat.send("NO")) == ["safety.check_no", "journal.images"]
     assert "check" not in chat.state
+
+
+def test_uncertain_text_with_stop_gets_988_and_a_care_team_alert_not_a_question(engine):
+    result = turn(engine, context(),
+                  "STOP. sometimes i wonder if everyone would be better off if i just disappeared")
+    assert keys(result) == ["safety.gentle", "stop.confirm"]
+    assert others(result) == [RaiseAlert("check", "unanswered_check"), OptOut("request")]
