@@ -97,6 +97,8 @@ def enroll(phone: str, timezone: str | None, name: str | None) -> None:
                               name=name, default_timezone=svc.settings.default_timezone)
         elif timezone:
             p.timezone = timezone
+        if p.status == "unenrolled":
+            p.status = "invited"  # they texted us first; now the clinic enrolls them
         pid = p.id
 
     def step(engine, ctx, state, _message):
@@ -121,17 +123,49 @@ def _queued_ids(participant_id: int) -> list[int]:
 @click.argument("phone")
 def chat(phone: str) -> None:
     """Talk to the bot's logic in the terminal as PHONE (Ctrl-D to quit)."""
+    import threading
+
     from bot import runner
+    from bot.chat import SentFeed, log_to_file, poll_in_background
 
     svc = services()
     address = _address(phone)
+    log_path, restore_logging = log_to_file(svc.settings.instance_path)
+    with svc.db.session() as db:
+        known = people.find(db, address.phone, svc.phone_hash_key)
+        participant_id = known.id if known is not None else None
     click.echo(f"Chatting as {address.phone[:-4]}****. Type DONE, HELP, STOP ... Ctrl-D ends.")
-    for line in sys.stdin if not sys.stdin.isatty() else _prompt_lines():
-        inbound = runner.Inbound(sid=f"SMchat{uuid.uuid4().hex}", address=address,
-                                 body=line.rstrip("\n"))
-        message_id, _ = runner.record_inbound(svc, inbound)
-        for text in runner.process_inbound(svc, message_id):
-            click.echo(f"bot> {text}")
+    click.echo(f"Logs go to {log_path}; texts sent on their own show as 'bot (sent)>'.")
+    if participant_id is None:
+        click.echo("(This number is not enrolled: run `enroll` first to get the invitation.)")
+    feed = SentFeed(svc, participant_id)
+    interactive = sys.stdin.isatty()
+    stop = threading.Event()
+    if interactive:
+        poll_in_background(feed, click.echo, stop)
+    try:
+        for line in _prompt_lines() if interactive else sys.stdin:
+            inbound = runner.Inbound(sid=f"SMchat{uuid.uuid4().hex}", address=address,
+                                     body=line.rstrip("\n"))
+            message_id, _ = runner.record_inbound(svc, inbound)
+            feed.follow(_sender_of(message_id))
+            for text in feed.new_texts():
+                click.echo(f"bot (sent)> {text}")
+            for text in runner.process_inbound(svc, message_id):
+                click.echo(f"bot> {text}")
+        for text in feed.new_texts():
+            click.echo(f"bot (sent)> {text}")
+    finally:
+        stop.set()
+        restore_logging()
+
+
+def _sender_of(message_id: int) -> int:
+    """The participant an inbound text was stored under."""
+    from bot.storage.models import Message
+
+    with services().db.session() as db:
+        return db.get(Message, message_id).participant_id
 
 
 def _prompt_lines():
@@ -389,6 +423,8 @@ def keys_rotate() -> None:
 
 def init_app(app: Flask) -> None:
     """Register every command on the app."""
+    from bot.clock_cli import clock_cli
+
     for command in (db_cli, enroll, chat, participant, course_end, nudges_cli, scheduler,
-                    flows_cli, alerts_cli, keys_cli, safety_plan_cli):
+                    flows_cli, alerts_cli, keys_cli, clock_cli, safety_plan_cli):
         app.cli.add_command(command)

@@ -7,16 +7,30 @@ the current instant from a file on every call (set CLOCK_FILE).
 CLOCK_FILE holds one line, either an ISO-8601 instant with a UTC offset (time stands
 still there: "2026-11-23T15:00:00+00:00") or a signed number of seconds ahead of the
 real clock (time runs on from there: "+86400"). No file means the real time.
+Writers replace the file atomically; a reader that still finds it empty or garbled (a
+hand edit caught mid-write) reads again, then keeps the last time it read, so a
+scheduler pass never crashes on it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+CLOCK_FILE_FORMAT = ("one line: an ISO-8601 instant with its UTC offset "
+                     "(2026-11-23T15:00:00+00:00) or signed seconds ahead (+86400)")
+"""What a CLOCK_FILE holds (README, Configuration)."""
+
+CLOCK_FILE_RETRIES = 5
+"""Reads of a CLOCK_FILE that is being rewritten (empty or half-written) before giving up."""
 
 
 class Clock(Protocol):
@@ -66,19 +80,27 @@ class FileClock:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._last = None  # how the last good reading tells the time
 
     def now(self) -> datetime:
         """The instant in the file (UTC), else the real time."""
-        try:
-            text = self.path.read_text().strip()
-        except FileNotFoundError:
-            return datetime.now(UTC)
-        if text[:1] in ("+", "-"):
-            return datetime.now(UTC) + timedelta(seconds=float(text))
-        at = datetime.fromisoformat(text)
-        if at.tzinfo is None:
-            raise ValueError(f"{self.path} holds a naive datetime")
-        return at.astimezone(UTC)
+        problem = None
+        for attempt in range(CLOCK_FILE_RETRIES):
+            try:
+                text = self.path.read_text().strip()
+            except FileNotFoundError:
+                return datetime.now(UTC)
+            try:
+                self._last = _reading(text)
+                return self._last()
+            except ValueError as exc:
+                problem = exc
+                time.sleep(0.01 * (attempt + 1))
+        if self._last is not None:
+            log.warning("CLOCK_FILE %s unreadable (%s); keeping the last time read",
+                        self.path, problem)
+            return self._last()
+        raise ValueError(f"CLOCK_FILE {self.path} must hold {CLOCK_FILE_FORMAT}: {problem}")
 
     def set(self, at: datetime) -> None:
         """Stop time at an instant for every process reading this file."""
@@ -112,3 +134,20 @@ class FileClock:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _reading(text: str):
+    """A function giving the time a CLOCK_FILE line says (ValueError when it says none)."""
+    if text[:1] in ("+", "-"):
+        ahead = timedelta(seconds=float(text))
+        return lambda: datetime.now(UTC) + ahead
+    at = parse_instant(text)
+    return lambda: at
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO-8601 instant with a UTC offset, as UTC (ValueError otherwise)."""
+    at = datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        raise ValueError("the time has no UTC offset")
+    return at.astimezone(UTC)

@@ -14,6 +14,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 
 
+REDIS_URL_FILE = "redis.url"
+"""Where `make run` writes the embedded Redis' URL (under INSTANCE_PATH) for other commands."""
+
+
+def published_redis_url(instance_path: str, bot_env: str | None) -> str:
+    """The URL of the Redis `make run` started for this instance, if it is running."""
+    if (bot_env or "development").lower() == "production":
+        return ""  # production names its Redis explicitly (REDIS_URL)
+    try:
+        return (Path(instance_path) / REDIS_URL_FILE).read_text().strip()
+    except OSError:
+        return ""
+
+
 class ConfigError(RuntimeError):
     """The configuration cannot run safely (e.g. production without an auth token)."""
 
@@ -64,6 +78,7 @@ class Settings:
     sms_max_per_second: float = 1.0
     log_level: str = "INFO"
     queue_name: str = "integration-bot"
+    allow_unsigned_webhooks: bool = False  # development only: accept unsigned webhooks
     safety_check_timeout_minutes: int = 30  # no answer to the safety question: page
     spool_path: str = ""  # append-only inbound spool when the database and Redis are down
 
@@ -80,7 +95,7 @@ class Settings:
             env=(env("BOT_ENV") or "development").lower(),
             instance_path=instance,
             database_url=env("DATABASE_URL") or f"sqlite:///{Path(instance) / 'bot.sqlite3'}",
-            redis_url=env("REDIS_URL") or "",
+            redis_url=env("REDIS_URL") or published_redis_url(instance, env("BOT_ENV")),
             twilio_account_sid=env("TWILIO_ACCOUNT_SID") or "",
             twilio_auth_token=env("TWILIO_AUTH_TOKEN") or "",
             twilio_from_number=env("TWILIO_FROM_NUMBER") or "",
@@ -103,6 +118,7 @@ class Settings:
             sms_max_per_second=float(env("SMS_MAX_PER_SECOND") or 1.0),
             log_level=env("LOG_LEVEL") or "INFO",
             queue_name=env("RQ_QUEUE") or cls.queue_name,
+            allow_unsigned_webhooks=_bool(env("ALLOW_UNSIGNED_WEBHOOKS")),
             safety_check_timeout_minutes=int(env("SAFETY_CHECK_TIMEOUT_MINUTES")
                                              or cls.safety_check_timeout_minutes),
             spool_path=env("SPOOL_PATH") or "",
@@ -128,6 +144,7 @@ class Settings:
             "CARE_TEAM_NUMBERS": ",".join(self.care_team_numbers),
             "SMS_MAX_PER_SECOND": repr(self.sms_max_per_second),
             "LOG_LEVEL": self.log_level, "RQ_QUEUE": self.queue_name,
+            "ALLOW_UNSIGNED_WEBHOOKS": "1" if self.allow_unsigned_webhooks else "",
             "SAFETY_CHECK_TIMEOUT_MINUTES": str(self.safety_check_timeout_minutes),
             "SPOOL_PATH": self.spool_path,
         }
@@ -178,6 +195,8 @@ class Settings:
                 raise ConfigError("production needs REDIS_URL")
             if self.clock_file:
                 raise ConfigError("CLOCK_FILE is for tests and demos, not production")
+            if self.allow_unsigned_webhooks:
+                raise ConfigError("ALLOW_UNSIGNED_WEBHOOKS is for development, not production")
             if self.public_base_url and not self.secret_key:
                 raise ConfigError("production with PUBLIC_BASE_URL needs SECRET_KEY "
                                   "(it signs participants' journal links)")

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.config import PROJECT_ROOT, Settings
+from bot.config import PROJECT_ROOT, REDIS_URL_FILE, Settings, published_redis_url
 
 PROCESSES = ("web", "worker", "clock")
 """Procfile entries `make run` starts (release runs first, inline)."""
@@ -24,8 +24,13 @@ def main() -> int:
     """Start everything and wait; Ctrl-C stops it all."""
     signal.signal(signal.SIGTERM, _interrupt)
     settings = Settings.from_env()
+    if settings.redis_url and settings.redis_url == published_redis_url(
+            settings.instance_path, settings.env):
+        # The URL an earlier `make run` published, not one the developer set: start ours.
+        settings = settings.with_overrides({"redis_url": ""})
     env = dict(os.environ)
     env.setdefault("PORT", "5000")
+    env.setdefault("BIND_ADDRESS", "127.0.0.1")  # a developer's bot is not for the network
     print(f"simulator: http://127.0.0.1:{env['PORT']}/simulator   (open it in a browser)",
           flush=True)
     instance = Path(settings.instance_path)
@@ -35,6 +40,7 @@ def main() -> int:
         from bot.redis_conn import start_embedded
 
         env["REDIS_URL"], redis_proc = start_embedded(instance / "redis")
+        _publish(instance, env["REDIS_URL"])  # so `flask --app bot ...` in another terminal finds it
         print(f"embedded Redis: {env['REDIS_URL']}", flush=True)
     bin_dir = Path(sys.executable).parent
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
@@ -52,8 +58,16 @@ def main() -> int:
             return proc.wait()
     finally:
         if redis_proc is not None:
+            (instance / REDIS_URL_FILE).unlink(missing_ok=True)
             redis_proc.terminate()
             redis_proc.wait(timeout=10)
+
+
+def _publish(instance: Path, url: str) -> None:
+    """Write the embedded Redis URL where Settings.from_env looks (atomically)."""
+    tmp = instance / f".{REDIS_URL_FILE}.tmp"
+    tmp.write_text(url + "\n")
+    tmp.replace(instance / REDIS_URL_FILE)
 
 
 def _interrupt(_signum, _frame) -> None:
@@ -67,7 +81,7 @@ def _banner(settings: Settings, port: str) -> None:
     print(f"""
 integration-bot is starting
   simulator: http://127.0.0.1:{port}/simulator   (a phone, a timeline and a clock)
-  webhook:  http://127.0.0.1:{port}/twilio/sms   (point Twilio here via PUBLIC_BASE_URL)
+  webhook:  http://127.0.0.1:{port}/twilio/sms   (signed requests only: see README)
   health:   curl http://127.0.0.1:{port}/healthz
   texts:    SMS backend = {backend}{' (outgoing texts are printed below)' if backend == 'console' else ''}
   talk:     .venv/bin/flask --app bot chat +15551234567     (in another terminal)

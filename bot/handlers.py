@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session as DbSession
 
-from bot import journal_book, journal_links, safety_checks, safety_plan
+from bot import journal_book, journal_links, replan, safety_checks, safety_plan
 from bot import participants as people
 from bot.storage.models import JournalEntry, Participant, ScheduledMessage, Session
 from flows import model as ev
@@ -41,6 +41,9 @@ def apply(turn: Turn, events: tuple[ev.Event, ...]) -> None:
     """Carry out events in order with the handler registered for each type."""
     for event in events:
         HANDLERS[type(event)](turn, event)
+    # Plans follow facts: one re-plan after the whole turn, whatever changed.
+    if any(replan.needs_replan(event, turn.participant) for event in events):
+        replan.replan(turn)
 
 
 def send_text(turn: Turn, event: ev.SendText) -> None:
@@ -71,6 +74,12 @@ def opt_out(turn: Turn, event: ev.OptOut) -> None:
 def opt_in(turn: Turn, event: ev.OptIn) -> None:
     """START/UNSTOP/YES after STOP: back to active (or to invited without consent)."""
     p = turn.participant
+    if p.status == "deleted":
+        # Rejoining after DELETE is a fresh start: the old consent does not carry over
+        # (the engine records new consent in the same turn; the zone was guessed again
+        # when the text arrived, see runner.record_inbound).
+        p.consent_at = p.consent_channel = p.consent_version = None
+        p.paused_until = p.course_ended_at = None
     p.status = "active" if p.consented_before else "invited"
     p.opted_out_at = None
 
@@ -101,8 +110,11 @@ def save_intention(turn: Turn, event: ev.SaveIntention) -> None:
 
 def record_session_done(turn: Turn, event: ev.RecordSessionDone) -> None:
     """DONE: mark the open session done, or record a new one done now."""
-    session = people.open_session(turn.db, turn.participant, turn.now) or _new_session(turn)
+    session = people.session_for_done(turn.db, turn.participant, turn.now) or _new_session(turn)
     session.done_at = event.at
+    # The session is over: its "coming up" prompt must not go out afterwards.
+    cancel_pending(turn.db, turn.participant.id, turn.now, plan="pre_session",
+                   session=session.id)
     turn.db.flush()
 
 
@@ -177,7 +189,8 @@ def delete_data(turn: Turn, event: ev.DeleteData) -> None:
 
 
 def cancel_pending(db: DbSession, participant_id: int, now: datetime,
-                   plan: str | None = None, exclude_session: int | None = None) -> int:
+                   plan: str | None = None, exclude_session: int | None = None,
+                   session: int | None = None) -> int:
     """Cancel pending scheduled messages (optionally of one plan); returns how many."""
     query = update(ScheduledMessage).where(
         ScheduledMessage.participant_id == participant_id,
@@ -185,6 +198,8 @@ def cancel_pending(db: DbSession, participant_id: int, now: datetime,
     )
     if plan is not None:
         query = query.where(ScheduledMessage.plan == plan)
+    if session is not None:
+        query = query.where(ScheduledMessage.session_id == session)
     if exclude_session is not None:
         query = query.where(ScheduledMessage.session_id != exclude_session)
     result = db.execute(query.values(status="cancelled", updated_at=now))

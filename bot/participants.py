@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from bot.phones import Address, guess_timezone
 from bot.storage.models import Participant, Session
+from flows.engine import DONE_EARLY
 from flows.model import Context, SessionInfo
 
 STALE_OPEN_SESSION_DAYS = 3
@@ -36,7 +37,7 @@ def find(db: DbSession, phone: str, key: bytes, *, lock: bool = False) -> Partic
 
 def create(db: DbSession, address: Address, key: bytes, now: datetime, *,
            timezone: str | None = None, name: str | None = None,
-           default_timezone: str = "America/New_York") -> Participant:
+           default_timezone: str = "America/New_York", status: str = "invited") -> Participant:
     """A new invited participant (nothing is sent until they answer YES)."""
     participant = Participant(
         phone_hash=hash_phone(address.phone, key),
@@ -45,7 +46,7 @@ def create(db: DbSession, address: Address, key: bytes, now: datetime, *,
         channel=address.channel,
         name=name,
         timezone=timezone or guess_timezone(address.phone, default_timezone),
-        status="invited",
+        status=status,
         state={},
         created_at=now,
         updated_at=now,
@@ -71,8 +72,19 @@ def open_session(db: DbSession, participant: Participant, now: datetime) -> Sess
     ).first()
     if session is None:
         return None
-    if session.scheduled_at and (now - session.scheduled_at).days >= STALE_OPEN_SESSION_DAYS:
+    since = session.scheduled_at or session.created_at
+    if since and (now - since).days >= STALE_OPEN_SESSION_DAYS:
+        # A session booked (or an intention set) long ago and never done is not the
+        # one the participant means now.
         return None
+    return session
+
+
+def session_for_done(db: DbSession, participant: Participant, now: datetime) -> Session | None:
+    """The open session DONE marks: not one still more than DONE_EARLY in the future."""
+    session = open_session(db, participant, now)
+    if session is not None and session.scheduled_at and session.scheduled_at > now + DONE_EARLY:
+        return None  # that session is still ahead (tomorrow's): DONE is about another one
     return session
 
 

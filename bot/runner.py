@@ -15,10 +15,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import handlers, safety_words
+from bot import dates, handlers, safety_words
 from bot import participants as people
 from bot.logsafe import mask_phone
-from bot.phones import Address
+from bot.phones import Address, guess_timezone
 from bot.storage.models import Message, Participant
 from flows import sms_text
 from flows.engine import Engine
@@ -49,11 +49,16 @@ def record_inbound(services, inbound: Inbound, at: datetime | None = None) -> tu
             participant = people.find(db, inbound.address.phone, services.phone_hash_key)
             if participant is not None and participant.phone is None:
                 # Deleted earlier and texting again: we need the number to answer START.
+                # The old time zone went with their data: guess it again from the number.
                 participant.phone = inbound.address.phone
+                participant.timezone = guess_timezone(
+                    inbound.address.phone, services.settings.default_timezone)
             if participant is None:
+                # A number the clinic never enrolled: kept only to answer it (and to
+                # honour STOP); it gets no conversation until the clinic enrolls it.
                 participant = people.create(
                     db, inbound.address, services.phone_hash_key, now,
-                    default_timezone=services.settings.default_timezone)
+                    default_timezone=services.settings.default_timezone, status="unenrolled")
             message = Message(
                 participant_id=participant.id, direction="in", twilio_sid=inbound.sid,
                 channel=inbound.address.channel, status="received", body=inbound.body,
@@ -85,8 +90,10 @@ def process_inbound(services, message_id: int, *, via: str = "twiml",
                     opt_out_type: str | None = None) -> list[str]:
     """Run the engine on a recorded text; return reply texts (sent later when via='rest')."""
     def step(engine: Engine, ctx: Context, state: dict, message: Message) -> Result:
-        return engine.resume(state, ctx, services.clock.now(), text=message.body or "",
-                             media=message.num_media, opt_out_type=opt_out_type)
+        now = services.clock.now()
+        parsed = dates.resolve_answer(engine.defs, state, message.body or "", ctx.timezone, now)
+        return engine.resume(state, ctx, now, text=message.body or "",
+                             media=message.num_media, opt_out_type=opt_out_type, parsed=parsed)
 
     return run_turn(services, step, message_id=message_id, via=via)
 

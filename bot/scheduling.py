@@ -9,6 +9,7 @@ database before sending, so a row handed over twice is still sent once.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
@@ -17,7 +18,7 @@ from bot import participants as people
 from bot import safety_checks, spool
 from bot.storage.models import Message, Participant, ScheduledMessage, Session
 from flows import schedule
-from flows.engine import quote
+from flows.quoting import fits, quote
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def schedule_plan(turn, plan_name: str, anchor_at: datetime) -> list[ScheduledMe
     cancel_pending(db, p.id, now, plan=plan_name)
     db.flush()
     session = _anchor_session(db, p, plan.anchor, now)
+    plan = _without_settled(db, p.id, plan, session, anchor_at)
     existing = _existing_due_times(db, p.id, anchor_at, now)
     planned = schedule.plan_messages(plan, participant_view(p, session), anchor_at, now, existing)
     rows = []
@@ -92,7 +94,7 @@ def schedule_plan(turn, plan_name: str, anchor_at: datetime) -> list[ScheduledMe
         row.session_id = session.id if session else None
         row.plan, row.message_key, row.priority = plan_name, item.message, item.priority
         row.condition, row.expects_reply = item.condition, item.expects_reply
-        row.body = services.definitions.render(item.message, variables)
+        row.body = _body(services.definitions, item.message, variables)
         row.due_at, row.expires_at = item.due_at, item.expires_at
         row.status, row.lease_until, row.enqueued_at = "pending", None, None
         row.attempts, row.error_code, row.updated_at = 0, None, now
@@ -100,6 +102,30 @@ def schedule_plan(turn, plan_name: str, anchor_at: datetime) -> list[ScheduledMe
     db.flush()
     log.info("scheduled plan=%s messages=%d", plan_name, len(rows))
     return rows
+
+
+def _body(definitions, key: str, variables: dict[str, str]) -> str:
+    """The nudge's words; when a quote of the participant would make it unfit to send
+    (not GSM-7, over 2 segments), the words without the quote (the key's ".plain")."""
+    text = definitions.render(key, variables)
+    plain = f"{key}.plain"
+    if not fits(text) and plain in definitions.messages:
+        return definitions.render(plain, variables)
+    return text
+
+
+def _without_settled(db, participant_id: int, plan, session: Session | None,
+                     anchor_at: datetime):
+    """The plan minus nudges already sent or settled: a re-plan never repeats them."""
+    scopes = {_scope(plan.name, session, anchor_at, n.scope): n for n in plan.nudges}
+    settled = set(db.execute(select(ScheduledMessage.kind, ScheduledMessage.scope).where(
+        ScheduledMessage.participant_id == participant_id,
+        ScheduledMessage.scope.in_(list(scopes)),
+        ScheduledMessage.status.not_in(("pending", "cancelled")))).all())
+    if not settled:
+        return plan
+    keep = tuple(n for scope, n in scopes.items() if (n.kind, scope) not in settled)
+    return replace(plan, nudges=keep)
 
 
 def _anchor_session(db, participant: Participant, anchor: str, now: datetime) -> Session | None:

@@ -33,14 +33,47 @@ def clean_text(text: str | None) -> str:
     return " ".join((text or "").split())[:_MAX_TEXT]
 
 
+_LEADING_YES = re.compile(r"^(?:yes|yeah|yep|yup|i did|i have|i booked|booked|done)\b")
+_LEADING_NO = re.compile(
+    r"^(?:not yet|no|nope|nah|i have ?n.?t|i have not|i did ?n.?t|i did not|"
+    r"have ?n.?t|not booked)\b(?!\s+(?:idea|clue)\b)")
+
+
 def parse_yes_no(text: str | None) -> bool | None:
-    """YES -> True, NO -> False, anything else -> None."""
+    """YES -> True, NO -> False, anything else -> None.
+
+    The answer may lead a longer sentence: "not yet, money is tight" is NO and "yes,
+    for Thursday" is YES ("no idea" is neither).
+    """
     word = keywords.keyword(text)
     if word == keywords.YES:
         return True
     if word == keywords.NO:
         return False
+    first = re.split(r"[,.;!?:(]|\s-\s|\bbut\b", keywords.normalize(text), maxsplit=1)[0]
+    word = keywords.keyword(first)
+    if word in (keywords.YES, keywords.NO):
+        return word == keywords.YES
+    lead = keywords.normalize(text).replace("\u2019", "'")
+    if re.search(r"\byes\b", lead) and re.search(r"\bno\b", lead):
+        return None  # "yes and no"
+    if _LEADING_NO.match(lead):
+        return False
+    if _LEADING_YES.match(lead):
+        return True
     return None
+
+
+_LATER = re.compile(
+    r"\b(?:next\s+(?:week|month|weekend|mon|tue|wed|thu|fri|sat|sun)\w*|tomorrow|"
+    r"later|soon|in\s+\d+\s+(?:days?|weeks?)|on\s+(?:mon|tue|wed|thu|fri|sat|sun)\w*|"
+    r"travell?ing|heading|flying|will\s+be|going\s+to|gonna\s+be|trip|visiting|"
+    r"moving\s+to|planning)\b")
+
+
+def mentions_later(text: str | None) -> bool:
+    """Whether a reply talks about the future ("traveling to Denver next week")."""
+    return bool(_LATER.search(keywords.normalize(text)))
 
 
 def parse_mood(text: str | None) -> int | None:
@@ -60,7 +93,7 @@ def parse_clock(text: str | None, *, assume_evening: bool = False) -> time | Non
     which is what people mean when asked for a bedtime.
     """
     t = re.sub(r"\s+", " ", keywords.normalize(text)).strip(" .!")
-    m = _TIME.fullmatch(t)
+    m = _TIME.fullmatch(t) or _TIME.fullmatch(_without_filler(t))
     if not m:
         return None
     word, hour_s, minute_s, ampm = m.groups()
@@ -81,6 +114,19 @@ def parse_clock(text: str | None, *, assume_evening: bool = False) -> time | Non
     elif assume_evening and hour == 12:
         hour = 0
     return time(hour, minute)
+
+
+_FILLER = re.compile(
+    r"\b(?:usually|normally|typically|generally|mostly|around|about|approx(?:imately)?|"
+    r"roughly|maybe|probably|like|by|at|ish|or so|i go to (?:bed|sleep)|i sleep|i'?m in bed|"
+    r"go to bed|bed|bedtime|sleep|i'?d say|i think|every night|most nights|on weeknights|"
+    r"in the (?:evening|night)|at night)\b")
+
+
+def _without_filler(text: str) -> str:
+    """'usually around midnight' -> 'midnight': the words around a time people add."""
+    bare = _FILLER.sub(" ", re.sub(r"(\d)\s*ish\b", r"\1", text.replace("-", " ").replace("~", " ")))
+    return " ".join(bare.replace(",", " ").split()).strip(" .!")
 
 
 def parse_session_time(text: str | None, tz: str, now: datetime) -> datetime | None:
@@ -106,11 +152,19 @@ def parse_session_time(text: str | None, tz: str, now: datetime) -> datetime | N
     named_weekday = words[0] in _WEEKDAYS or (
         words[0] in ("next", "this") and len(words) > 1 and words[1] in _WEEKDAYS
     )
+    if words[0] == "next" and named_weekday and _same_week(day, local_now.date()):
+        # "next tuesday" said on a Monday is the Tuesday of next week, not tomorrow.
+        local = datetime.combine(day + timedelta(days=7), clock, tzinfo=zone)
     if local <= local_now and named_weekday:
         local = datetime.combine(day + timedelta(days=7), clock, tzinfo=zone)
     if local <= local_now:
         return None
     return _resolve_gap(local).astimezone(ZoneInfo("UTC"))
+
+
+def _same_week(day, today) -> bool:
+    """Whether day falls in today's Monday-to-Sunday week."""
+    return day - timedelta(days=day.weekday()) == today - timedelta(days=today.weekday())
 
 
 def _parse_day(words: list[str], local_now: datetime):

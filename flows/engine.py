@@ -52,11 +52,16 @@ from flows.model import (
     StoreMood,
     UpdateParticipant,
 )
+from flows.quoting import fits, quote
 from flows.timezones import describe_zone
 
 JOURNAL_REPEAT_WINDOW = timedelta(hours=12)
 """DONE within this long of the last DONE, mid-journal, repeats the question instead
 of starting a second session (people type "done" meaning "done with this")."""
+
+DONE_EARLY = timedelta(hours=6)
+"""DONE marks the open session only when it was not booked for later than this from now:
+a session booked for tomorrow is still ahead, and DONE is about another one."""
 
 DELETE_CONFIRM_WINDOW = timedelta(minutes=10)
 """How long a DELETE waits for the second DELETE that confirms it."""
@@ -67,9 +72,6 @@ FLOOD_TEXTS_PER_MINUTE = 30
 FLOOD_QUIET = timedelta(minutes=10)
 """How long the bot stays quiet after a flood notice (texts are still stored)."""
 
-QUOTE_LENGTH = 60
-"""Longest piece of the participant's own words quoted back in a text."""
-
 REPLY_TIMERS = frozenset({"mood", "therapy_booked", "keep_going"})
 """Nudges whose reply the engine waits for outside any flow."""
 
@@ -77,6 +79,10 @@ POST_SESSION_PLAN = "post_session"
 PRE_SESSION_PLAN = "pre_session"
 
 _SILENT = frozenset({"opted_out", "deleted"})
+UNENROLLED = "unenrolled"
+"""A number the clinic never enrolled: a neutral answer, and no conversation state."""
+DETOURS = frozenset({"timezone", "bedtime", "therapist", "session", "mindfulness", "intention"})
+"""Short flows that may interrupt a longer one; the longer one resumes when they end."""
 
 
 @dataclass(frozen=True)
@@ -111,8 +117,8 @@ class Engine:
 
     def start(self, flow_id: str, state: dict | None, ctx: Context, now: datetime) -> Result:
         """Begin flow_id from its first step (replacing any flow in progress)."""
-        turn = _Turn(self.defs, ctx, state or {})
-        if ctx.status in _SILENT or ctx.status == "invited":
+        turn = _Turn(self.defs, ctx, state or {}, now)
+        if ctx.status in _SILENT or ctx.status in ("invited", UNENROLLED):
             return turn.result()
         self._begin(turn, flow_id)
         return turn.result()
@@ -127,13 +133,16 @@ class Engine:
         media: int = 0,
         timer: Timer | None = None,
         opt_out_type: str | None = None,
+        parsed: dict[str, Any] | None = None,
     ) -> Result:
         """Advance the conversation with an inbound text (or a timer) at time now.
 
         opt_out_type is Twilio's Advanced Opt-Out verdict (STOP, START, HELP) when
-        it sent one; it wins over our own reading of the words.
+        it sent one; it wins over our own reading of the words. parsed holds values the
+        host already resolved from the text (e.g. "session_time" read by dateparser).
         """
-        turn = _Turn(self.defs, ctx, state or {})
+        turn = _Turn(self.defs, ctx, state or {}, now)
+        turn.parsed = dict(parsed or {})
         if timer is not None:
             self._on_timer(turn, timer)
         else:
@@ -168,10 +177,20 @@ class Engine:
                 turn.say("stop.confirm")
             turn.state = {}
             return
+        if ctx.status == UNENROLLED:
+            # Not enrolled by the clinic: say what this is and how to join, keep nothing.
+            if assessment.level == safety_talk.CHECK:
+                turn.say("safety.gentle")  # no question to a stranger, but 988 at once
+            turn.say("help" if word == keywords.HELP else "stranger")
+            turn.state = {}
+            return
         if ctx.status in _SILENT:
             if word in (keywords.OPT_IN, keywords.YES):
                 turn.emit(OptIn())
-                turn.say("start.confirm")
+                if ctx.status == "deleted":
+                    self._rejoin(turn)
+                else:
+                    turn.say("start.confirm")
             elif assessment.level == safety_talk.CHECK:
                 turn.say("safety.gentle")  # no question to someone we may not text: 988 at once
             return
@@ -213,6 +232,14 @@ class Engine:
         else:
             self._free_text(turn, raw)
 
+    def _rejoin(self, turn: _Turn) -> None:
+        """START after DELETE: a fresh start, with fresh consent and set-up questions."""
+        turn.emit(RecordConsent(self.defs.wording_version))
+        turn.say("consent.confirmed")
+        turn.say("consent.notice")
+        turn.state = {}
+        self._begin(turn, "enrollment")
+
     def _flooding(self, turn: _Turn, now: datetime) -> bool:
         """A number sending too fast gets one notice, then quiet (nothing is lost)."""
         quiet_until = turn.state.get("quiet_until")
@@ -246,6 +273,7 @@ class Engine:
         ctx, state = turn.ctx, turn.state
         if word == keywords.HELP:
             turn.say("help")
+            turn.say("help.commands")
             step = turn.current_step()
             if step is not None:
                 self._ask(turn, step)
@@ -254,12 +282,16 @@ class Engine:
             if last is not None and last.done_at is not None and (
                     now - last.done_at < JOURNAL_REPEAT_WINDOW):
                 safety_talk.unsuspend(turn, "journal")  # a journal set aside after a crisis
+            journaling = state.get("flow") == "journal" or (
+                state.get("resume", {}).get("flow") == "journal")
             if (
-                state.get("flow") == "journal"
+                journaling
                 and last is not None
                 and last.done_at is not None
                 and now - last.done_at < JOURNAL_REPEAT_WINDOW
             ):
+                if state.get("flow") != "journal":  # back from a detour to the journal
+                    state.update(state.pop("resume"))
                 step = turn.current_step()
                 turn.say("journal.repeat", step=str(turn.flow().position(step.id)),
                          steps=str(len(turn.flow().steps)))
@@ -268,6 +300,8 @@ class Engine:
             turn.emit(RecordSessionDone(now))
             turn.emit(SchedulePlan(POST_SESSION_PLAN, now))
             turn.say("done.ack")
+            state.pop("resume", None)
+            turn.fresh_done = True
             self._begin(turn, "journal")
         elif word == keywords.JOURNAL:
             turn.emit(SendJournal(keywords.journal_page(raw)))
@@ -317,21 +351,35 @@ class Engine:
         """Enter flow_id at its first step and ask it."""
         flow = self.defs.flows[flow_id]
         _stop_awaiting(turn)
-        turn.state.pop("suspended", None)  # a new flow replaces one set aside after a crisis
+        if flow_id not in DETOURS:
+            turn.state.pop("suspended", None)  # a new flow replaces one set aside after a crisis
+        current = turn.state.get("flow")
+        if flow_id in DETOURS and current and current not in DETOURS and current != flow_id:
+            # A keyword in the middle of journaling (or set-up): come back afterwards.
+            turn.state["resume"] = {"flow": current, "step": turn.state.get("step")}
+        elif flow_id not in DETOURS:
+            turn.state.pop("resume", None)
         turn.state.update(flow=flow_id, step=flow.start)
         self._ask(turn, flow.step(flow.start))
 
     def _ask(self, turn: _Turn, step: Step) -> None:
         """Send a step's question (the intention variant when there is one)."""
-        intention = _intention(turn.ctx)
+        intention = _intention(turn)
         if step.say_with_intention and intention:
-            turn.say(step.say_with_intention, intention=quote(intention))
+            turn.say(step.say_with_intention, fallback=step.say, intention=quote(intention))
         else:
             turn.say(step.say, timezone=describe_zone(turn.ctx.timezone))
 
     def _answer(self, turn: _Turn, step: Step, raw: str, now: datetime) -> None:
         """Parse and store the answer to step, then move on (or ask again)."""
-        value = parse_answer(step, raw, turn.ctx, now)
+        value = parse_answer(step, raw, turn.ctx, now, turn.parsed)
+        if (step.expect == "timezone" and value not in (None, turn.ctx.timezone)
+                and answers.mentions_later(raw)):
+            # "I'm traveling to Denver next week": not yet. Keep the zone until they're there.
+            turn.say("timezone.later", timezone=describe_zone(turn.ctx.timezone))
+            self._advance(turn, step, {"timezone": describe_zone(turn.ctx.timezone)},
+                          quiet=True)
+            return
         if value is None:
             turn.say(step.retry or step.say, timezone=describe_zone(turn.ctx.timezone))
             return
@@ -364,8 +412,10 @@ class Engine:
             turn.emit(SaveJournalEntry(target.split(":", 1)[1], value))
         return {}
 
-    def _advance(self, turn: _Turn, step: Step, shown: dict[str, str]) -> None:
-        """Go to the next step, or end the flow with its closing words."""
+    def _advance(self, turn: _Turn, step: Step, shown: dict[str, str],
+                 quiet: bool = False) -> None:
+        """Go to the next step, or end the flow with its closing words (then resume the
+        flow a detour interrupted). quiet: the closing words were already said."""
         flow = turn.flow()
         if step.next:
             turn.state["step"] = step.next
@@ -373,13 +423,23 @@ class Engine:
             return
         turn.state.pop("flow", None)
         turn.state.pop("step", None)
-        if flow.done:
+        if flow.done and not quiet:
             if flow.id == "session" and "when" not in shown:
                 turn.say("session.skipped")
-                return
-            if flow.id != "session" and "when" in shown:
-                turn.say("session.saved", **shown)  # repeat what we understood
-            turn.say(flow.done, **shown)
+            else:
+                if flow.id != "session" and "when" in shown:
+                    turn.say("session.saved", **shown)  # repeat what we understood
+                turn.say(flow.done, **shown)
+        resume = turn.state.pop("resume", None)
+        if resume and resume.get("flow") in self.defs.flows:
+            turn.state.update(resume)
+            step = turn.current_step()
+            if step is not None:
+                turn.say("detour.back")
+                self._ask(turn, step)
+            else:
+                turn.state.pop("flow", None)
+                turn.state.pop("step", None)
 
     def safety_check_timed_out(self, state: dict | None, ctx: Context, now: datetime) -> Result:
         """The host's timer: the check question went unanswered (a no-op once answered)."""
@@ -464,14 +524,26 @@ _SETTING_FLOWS = {
 class _Turn:
     """Collects the events and state changes of one engine call."""
 
-    def __init__(self, defs: Definitions, ctx: Context, state: dict):
-        self.defs, self.ctx = defs, ctx
+    def __init__(self, defs: Definitions, ctx: Context, state: dict,
+                 now: datetime | None = None):
+        self.defs, self.ctx, self.now = defs, ctx, now
         self.state = dict(state)
         self.events: list[Event] = []
+        self.parsed: dict[str, Any] = {}
+        self.fresh_done = False  # this turn's DONE starts a new session's journal
 
-    def say(self, key: str, **variables: str) -> None:
-        """Queue the words for key, filled with the clinic's and the call's variables."""
+    def say(self, key: str, fallback: str | None = None, **variables: str) -> None:
+        """Queue the words for key, filled with the clinic's and the call's variables.
+
+        A text that quotes the participant is checked as it is sent: if it is not plain
+        GSM-7 within 2 segments, the words without the quote go instead (fallback, or
+        the key's ".plain" variant).
+        """
         text = self.defs.render(key, {**self.ctx.variables, **variables})
+        if not fits(text):
+            plain = fallback or f"{key}.plain"
+            if plain in self.defs.messages:
+                key, text = plain, self.defs.render(plain, {**self.ctx.variables, **variables})
         self.events.append(SendText(text=text, key=key))
 
     def emit(self, event: Event) -> None:
@@ -498,9 +570,15 @@ class _Turn:
 # ---------------------------------------------------------------- answers
 
 
-def parse_answer(step: Step, raw: str, ctx: Context, now: datetime) -> Any:
-    """The value of an answer to step, or None when it cannot be understood."""
+def parse_answer(step: Step, raw: str, ctx: Context, now: datetime,
+                 parsed: dict[str, Any] | None = None) -> Any:
+    """The value of an answer to step, or None when it cannot be understood.
+
+    A value the host already resolved (parsed[kind]) wins over the engine's own reading.
+    """
     kind = step.expect
+    if parsed and parsed.get(kind) is not None:
+        return parsed[kind]
     if kind == "yes_no":
         return answers.parse_yes_no(raw)
     if kind == "timezone":
@@ -541,12 +619,27 @@ def _step_takes(step: Step | None, word: str, raw: str) -> bool:
     return False
 
 
-def _intention(ctx: Context) -> str | None:
-    """The intention to quote in the first journal question."""
-    for session in (ctx.open_session, ctx.last_session):
-        if session is not None and session.intention:
-            return session.intention
+def _intention(turn: _Turn) -> str | None:
+    """The intention of the session being journaled (never an older session's)."""
+    ctx = turn.ctx
+    if turn.fresh_done:
+        # DONE marks the open session (unless it is booked for later); anything else is
+        # a new session with no intention of its own.
+        session = ctx.open_session
+        if session is None or (session.scheduled_at is not None
+                               and session.scheduled_at > _now_of(turn) + DONE_EARLY):
+            return None
+        return session.intention
+    last = ctx.last_session
+    if last is not None and last.done_at is not None and last.intention:
+        if _now_of(turn) - last.done_at < JOURNAL_REPEAT_WINDOW:
+            return last.intention
     return None
+
+
+def _now_of(turn: _Turn) -> datetime:
+    """The time of this turn (set by the entry points)."""
+    return turn.now
 
 
 def _default_reply_key(assessment: Any) -> str:
@@ -554,13 +647,6 @@ def _default_reply_key(assessment: Any) -> str:
     if assessment.level == "crisis":
         return "safety.emergency" if assessment.category == "medical_emergency" else "safety.crisis"
     return "safety.urgent"
-
-
-def quote(text: str) -> str:
-    """The participant's words cut to QUOTE_LENGTH with straight quotes, for echoing back."""
-    flat = " ".join(text.replace("\u2019", "'").replace("\u2018", "'").split())
-    flat = flat.replace("\u201c", "").replace("\u201d", "").replace('"', "")
-    return flat if len(flat) <= QUOTE_LENGTH else flat[: QUOTE_LENGTH - 3].rstrip() + "..."
 
 
 def format_clock(value: time) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from flows import sms_text
+from flows.quoting import to_gsm7
 
 MAX_TEXTS = 5
 """Most texts one JOURNAL reply sends."""
@@ -129,8 +130,7 @@ def _hard_split(piece: str, fits: Callable[[str], bool]) -> list[str]:
 
 
 def clean(text: str) -> str:
-    """One line of the participant's words: single spaces, phones' curly quotes straightened
-    (so the text stays GSM-7 and carries 3x the room)."""
-    straight = (text.replace("\u2019", "'").replace("\u2018", "'")
-                .replace("\u201c", '"').replace("\u201d", '"'))
-    return " ".join(straight.split())
+    """One line of the participant's words folded to GSM-7: single spaces, phones' curly
+    quotes straightened, accents GSM-7 lacks dropped, emoji dropped (so the text stays
+    GSM-7 and carries 3x the room of UCS-2)."""
+    return " ".join(to_gsm7(text).split())

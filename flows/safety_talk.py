@@ -50,6 +50,8 @@ def suspend(turn, now: datetime) -> None:
     if state.get("flow"):
         state["suspended"] = {"flow": state.pop("flow"), "step": state.pop("step", None),
                               "at": now.isoformat()}
+        if state.get("resume"):  # in a detour (TIMEZONE mid-journal): keep the way back too
+            state["suspended"]["resume"] = state.pop("resume")
     state.pop("awaiting", None)
     state.pop("asked_again", None)
 
@@ -61,6 +63,8 @@ def unsuspend(turn, flow: str | None = None) -> bool:
         return False
     turn.state.pop("suspended")
     turn.state.update(flow=held["flow"], step=held["step"])
+    if held.get("resume"):
+        turn.state["resume"] = held["resume"]
     return turn.current_step() is not None
 
 

@@ -13,7 +13,7 @@ import bisect
 import re
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -60,6 +60,12 @@ PLACEHOLDER_SAMPLES: Mapping[str, int] = {"action": 60, "name": 12, "clinic_name
 """Placeholders message texts may use, with the length of sample text used to check them."""
 PRIVATE_WORDS: tuple[str, ...] = ("ketamine", "spravato")
 """Words that must never appear on a lock screen."""
+COVERED_KINDS: tuple[str, ...] = ("sleep", "exercise", "therapy", "connection", "avoid")
+"""Kinds the clinic's guide names: each reaches the participant at least once per plan."""
+COVERAGE_HORIZON = timedelta(hours=72)
+"""A kind the cap would leave out moves to a later slot, but no later than this after the anchor."""
+COVERAGE_SHIFTS = 3
+"""How many following local days a left-out kind may move to (same wall time each day)."""
 
 _DURATION = re.compile(r"^(-)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
 _CLOCK = re.compile(r"^(\d{2}):(\d{2})$")
@@ -586,6 +592,88 @@ def _place(candidates: list[_Candidate], existing: Sequence[datetime],
     return placed
 
 
+def _covers(candidate: _Candidate) -> bool:
+    """Whether a placed nudge surely reaches the participant (no send-time condition)."""
+    return candidate.nudge.kind in COVERED_KINDS and candidate.nudge.condition is None
+
+
+def _shifted(candidate: _Candidate, plan: Plan, participant: ParticipantView, window: _Window,
+             anchor_at: datetime, now: datetime, days: int) -> _Candidate | None:
+    """The same nudge `days` local days later (same wall time), with the coverage expiry."""
+    nudge = candidate.nudge
+    if nudge.after is not None:
+        moved = replace(nudge, after=nudge.after + timedelta(days=days))
+    else:
+        moved = replace(nudge, day=(nudge.day or 0) + days)
+    moved = replace(moved, expires_after=COVERAGE_HORIZON, fallback_after=None,
+                    fallback_within=None)
+    return _candidate(moved, plan, participant, window, anchor_at, now)
+
+
+def _first_fit(candidate: _Candidate, taken: Sequence[datetime],
+               window: _Window) -> datetime | None:
+    """The earliest slot within the candidate's expiry that the cap and spacing allow."""
+    moment = candidate.earliest
+    while moment <= candidate.expires_at:
+        blocked = _blocked_until(moment, taken)
+        if blocked is None:
+            return moment
+        moment = window.next_open(blocked)
+    return None
+
+
+def _cover(candidates: list[_Candidate], placed: list[tuple[_Candidate, datetime]],
+           existing: Sequence[datetime], plan: Plan, participant: ParticipantView,
+           window: _Window, anchor_at: datetime,
+           now: datetime) -> list[tuple[_Candidate, datetime]]:
+    """Give every kind the guide names a slot: a left-out kind moves to its next good
+    slot (the same time on a following day, within COVERAGE_HORIZON); when none is free,
+    a repeat (a kind already covered, or one the guide does not name) gives way first."""
+    placed = list(placed)
+    covered = {c.nudge.kind for c, _ in placed if _covers(c)}
+    left_out = [c for c in candidates
+                if c.nudge.kind in COVERED_KINDS and c.nudge.kind not in covered
+                and c.nudge.condition is None and all(c is not p for p, _ in placed)]
+    left_out.sort(key=lambda c: (-c.nudge.priority, c.nudge.kind, c.nudge.scope))
+    for candidate in left_out:
+        if candidate.nudge.kind in covered:
+            continue
+        tries = [t for days in range(COVERAGE_SHIFTS + 1)
+                 if (t := _shifted(candidate, plan, participant, window, anchor_at, now, days))]
+        slot = _try_slots(tries, placed, existing, window)
+        evictable = sorted(
+            (item for item in placed if _is_repeat(item[0], placed)),
+            key=lambda item: (item[0].nudge.priority, item[1]))
+        while slot is None and evictable:
+            placed.remove(evictable.pop(0))
+            slot = _try_slots(tries, placed, existing, window)
+            evictable = [item for item in evictable if _is_repeat(item[0], placed)]
+        if slot is not None:
+            placed.append(slot)
+            covered.add(candidate.nudge.kind)
+    return placed
+
+
+def _is_repeat(candidate: _Candidate, placed: Sequence[tuple[_Candidate, datetime]]) -> bool:
+    """A placed nudge that may give way: its kind is covered by another, or not named."""
+    kind = candidate.nudge.kind
+    if kind not in COVERED_KINDS:
+        return True
+    return sum(1 for c, _ in placed if c.nudge.kind == kind and _covers(c)) > (
+        1 if _covers(candidate) else 0)
+
+
+def _try_slots(tries: Sequence[_Candidate], placed: Sequence[tuple[_Candidate, datetime]],
+               existing: Sequence[datetime], window: _Window) -> tuple[_Candidate, datetime] | None:
+    """The first of tries that fits among placed and existing messages."""
+    taken = sorted([*existing, *(moment for _, moment in placed)])
+    for attempt in tries:
+        moment = _first_fit(attempt, taken, window)
+        if moment is not None:
+            return attempt, moment
+    return None
+
+
 def plan_messages(plan: Plan, participant: ParticipantView, anchor_at: datetime, now: datetime,
                   existing: Sequence[datetime] = ()) -> list[PlannedMessage]:
     """Place a plan's nudges for one participant, sorted by due time (all datetimes UTC)."""
@@ -599,6 +687,7 @@ def plan_messages(plan: Plan, participant: ParticipantView, anchor_at: datetime,
         and (candidate := _candidate(nudge, plan, participant, window, anchor_at, now))
     ]
     placed = _place(candidates, taken, window)
+    placed = _cover(candidates, placed, taken, plan, participant, window, anchor_at, now)
     placed.sort(key=lambda item: (item[1], -item[0].nudge.priority, item[0].nudge.kind,
                                   item[0].nudge.scope))
     return [

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from flows.model import (
     Context,
+    DeleteData,
     OptIn,
     OptOut,
     RecordConsent,
@@ -20,6 +21,8 @@ def apply(ctx: Context, event) -> Context:
     """What the host's handlers would change in the next turn's context."""
     if isinstance(event, RecordConsent | OptIn):
         return replace(ctx, status="active")
+    if isinstance(event, DeleteData):
+        return replace(ctx, status="deleted", open_session=None, last_session=None)
     if isinstance(event, OptOut):
         return replace(ctx, status="opted_out")
     if isinstance(event, UpdateParticipant):

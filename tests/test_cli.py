@@ -13,10 +13,11 @@ def run(app, *args, input=None):
 
 
 def test_chat_is_a_terminal_conversation(app, sender):
+    assert run(app, "enroll", PHONE).exit_code == 0
     result = run(app, "chat", PHONE, input="hello\nyes\nHELP\n")
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("bot> ")]
-    assert "Reply YES" in lines[0]
+    assert "reply YES" in lines[0]  # the invitation reminder
     assert any("You're in" in line for line in lines)
     assert any("988" in line for line in lines)
     assert PHONE not in result.output  # the number is masked on screen too

@@ -127,13 +127,31 @@ def test_help_names_program_contact_and_emergency_line(client, services, phone):
     assert "555-0100" in text and "988" in text and "911" in text and "STOP" in text
 
 
-def test_unknown_number_gets_invitation_and_nothing_more_before_yes(client, phone, db, sender):
-    first = phone.text("hi who is this")
-    assert "Reply YES" in first[0]
+def test_unknown_number_gets_a_neutral_reply_and_no_conversation(client, phone, db, sender):
+    # Issue 10, item 10: a stranger was told "your clinic set you up".
+    for text in ("hi who is this", "yes", "done"):
+        reply = phone.text(text)
+        assert len(reply) == 1 and "isn't enrolled" in reply[0] and "clinic" in reply[0]
+        assert "set you up" not in reply[0]
+    assert count(db, Session) == 0 and count(db, ScheduledMessage) == 0
+    with db.session() as s:
+        p = s.scalars(select(Participant)).one()
+        assert p.status == "unenrolled" and not p.state and p.consent_at is None
+    assert sender.sent == []
+    # Once the clinic enrolls the number, the invitation goes out and YES works.
+    runner = client.application.test_cli_runner()
+    assert runner.invoke(args=["enroll", PHONE]).exit_code == 0
+    assert "Reply YES" in sender.sent[0].body
+    assert "You're in" in phone.text("YES")[0]
+
+
+def test_invited_number_gets_nothing_more_before_yes(client, phone, db, sender):
+    runner = client.application.test_cli_runner()
+    assert runner.invoke(args=["enroll", PHONE]).exit_code == 0
     assert "reply YES" in phone.text("what?")[0]
     assert phone.text("done")[0].startswith("To start")
     assert count(db, Session) == 0
-    assert sender.sent == []
+    assert len(sender.sent) == 1
 
 
 def test_replayed_message_sid_gets_same_reply_and_changes_nothing(client, services, phone, db):
@@ -188,6 +206,6 @@ def test_whatsapp_channel_is_kept(client, services, db):
     from tests.conftest import Phone
 
     wa = Phone(client, number="whatsapp:+15551230000")
-    assert "Reply YES" in wa.text("hello")[0]
+    assert "isn't enrolled" in wa.text("hello")[0]
     with db.session() as s:
         assert s.scalars(select(Participant)).one().channel == "whatsapp"

@@ -242,6 +242,36 @@ SCRIPTS: dict[str, tuple[Context, list]] = {
          Say("there's blood in my urine since yesterday", wait=MINUTE),
          Say("done", wait=MINUTE), Say("Let go of rushing")],
     ),
+    # Issue 10: the conversations that changed on purpose.
+    "detour_mid_journal": (
+        active(),
+        [Say("done"), Say(JOURNAL_ANSWERS[0], wait=timedelta(minutes=10)), Say("TIMEZONE"),
+         Say("Pacific"), Say("done", wait=timedelta(minutes=10)), Say(JOURNAL_ANSWERS[1]),
+         Say("SESSION"), Say("skip"), Say(JOURNAL_ANSWERS[2])],
+    ),
+    "unknown_number": (
+        Context(status="unenrolled", timezone="America/New_York", variables=VARIABLES),
+        [Say("hi who is this"), Say("yes"), Say("HELP"), Say("STOP")],
+    ),
+    "rejoin_after_delete": (
+        Context(status="active", timezone="Europe/London", name="Sam", variables=VARIABLES),
+        [Say("DELETE"), Say("DELETE", wait=MINUTE), Say("hello?", wait=24 * HOURS),
+         Say("START", wait=HOURS), Say("yes")],
+    ),
+    "plain_answers": (
+        active(),
+        [Say("BEDTIME"), Say("usually around midnight"), Say("SESSION"),
+         Say("next tuesday at 6:30pm"), Say("TIMEZONE"),
+         Say("I'm traveling to Denver next week"),
+         Nudge("nudge.therapy.ask", "therapy_booked"), Say("not yet, money is tight")],
+    ),
+    "quoting": (
+        active(),
+        [Say("INTENTION"),
+         Say("I want to feel safe in my body again \U0001F64F\u2728 and finally let go of "
+             "the fear that has followed me since childhood"),
+         Say("done", wait=2 * HOURS)],
+    ),
 }
 
 

@@ -3,7 +3,7 @@
 A phone-shaped chat beside the participant's timeline and a development clock. Texts
 typed here reach the bot the way Twilio's do: the browser POSTs them to /twilio/sms
 with an X-Twilio-Signature computed by the twilio SDK under the running app's own auth
-token. Replies, nudges and REST replies are read back from the messages table, so the
+token (in development without one, the generated token in instance/webhook_token.key). Replies, nudges and REST replies are read back from the messages table, so the
 chat shows whatever the bot really sent. Moving the clock writes the shared clock
 (CLOCK_FILE in development) and runs the nudges that became due.
 """
@@ -17,10 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from sqlalchemy import select, update
-from twilio.request_validator import RequestValidator
 from wtforms import ValidationError
 
-from bot import delivery, runner, scheduling
+from bot import delivery, runner, scheduling, webhook_token
 from bot import participants as people
 from bot.phones import InvalidNumber, parse_address
 from bot.storage.models import Message, Participant, ScheduledMessage
@@ -127,8 +126,8 @@ def sign():
               "NumMedia": "0", "NumSegments": str(sms_text.segments(body)),
               "SmsStatus": "received", "ApiVersion": "2010-04-01"}
     base = svc.settings.public_base_url or request.host_url.rstrip("/")
-    signature = RequestValidator(svc.settings.twilio_auth_token).compute_signature(
-        base + "/twilio/sms", params)
+    # TWILIO_AUTH_TOKEN, or in development the generated token the webhook checks.
+    signature = webhook_token.sign(svc.settings, base + "/twilio/sms", params)
     return jsonify(params=params, signature=signature, path="/twilio/sms")
 
 
