@@ -43,8 +43,15 @@ OUTAGE_REPLY = {"crisis": None, "urgent": "safety.urgent", "check": "safety.chec
 """The reply while the database is down (None: the detector's own crisis template). A check
 text gets support and 988 instead of the question: its answer could not be followed up."""
 
-_local_pages: dict[str, float] = {}
 _local_lock = threading.Lock()
+
+
+def _local_pages(services) -> dict[str, datetime]:
+    """Outage pages this process sent (when Redis is down too), kept on its adapters."""
+    pages = getattr(services, "_outage_pages", None)
+    if pages is None:
+        pages = services._outage_pages = {}
+    return pages
 
 
 def spool_file(services) -> Path:
@@ -58,14 +65,7 @@ def database_down(services, inbound: runner.Inbound, assessment, received_at: da
                   reply_key) -> list[str]:
     """Spool the text, page the care team about a risky one; return the TwiML texts."""
     level = assessment.level if (assessment.alert or assessment.level == "check") else None
-    texts: list[str] = []
-    if level is not None:
-        key = OUTAGE_REPLY.get(level) or reply_key(assessment) or "safety.crisis"
-        told = _page_directly(services, inbound, level)
-        words = services.definitions.messages
-        if told and key + ".told" in words:
-            key += ".told"
-        texts = [services.definitions.render(key, services.variables)]
+    texts = risky_reply(services, inbound, assessment, reply_key) if level else []
     entry = {"sid": inbound.sid, "from": inbound.address.phone,
              "channel": inbound.address.channel, "body": inbound.body,
              "num_media": inbound.num_media, "opt_out_type": inbound.opt_out_type,
@@ -74,6 +74,16 @@ def database_down(services, inbound: runner.Inbound, assessment, received_at: da
     save(services, entry)
     log.error("database unreachable: inbound %s spooled (risk=%s)", inbound.sid, level or "-")
     return texts
+
+
+def risky_reply(services, inbound: runner.Inbound, assessment, reply_key) -> list[str]:
+    """Without a working turn: page the care team directly, then the fixed reply (honestly)."""
+    level = assessment.level
+    key = OUTAGE_REPLY.get(level) or reply_key(assessment) or "safety.crisis"
+    told = _page_directly(services, inbound, level)
+    if told and key + ".told" in services.definitions.messages:
+        key += ".told"
+    return [services.definitions.render(key, services.variables)]
 
 
 def save(services, entry: dict) -> str:
@@ -106,8 +116,8 @@ def _page_directly(services, inbound: runner.Inbound, level: str) -> bool:
     if not _first_page(services, who, level):
         return True  # paged within OUTAGE_PAGE_EVERY (accepted, or we would not have marked it)
     text = (f"{services.settings.program_name} alert: {level.upper()} from the participant "
-            f"with phone ending {inbound.address.phone[-4:]}. The database is unreachable: "
-            f"the alert will be listed once it is back. Please reach out.")
+            f"with phone ending {inbound.address.phone[-4:]}. The system could not record it "
+            f"yet: the alert will be listed once it can. Please reach out.")
     accepted = 0
     for number in numbers:
         try:
@@ -126,12 +136,13 @@ def _first_page(services, who: str, level: str) -> bool:
     seconds = int(OUTAGE_PAGE_EVERY.total_seconds())
     try:
         return bool(services.redis.set(key, "1", nx=True, ex=seconds))
-    except Exception:
-        now = time.monotonic()
+    except Exception:  # Redis is down too: remember it in this process
+        now = services.clock.now()
         with _local_lock:
-            if now - _local_pages.get(key, -seconds - 1) < seconds:
+            pages = _local_pages(services)
+            if key in pages and now - pages[key] < OUTAGE_PAGE_EVERY:
                 return False
-            _local_pages[key] = now
+            pages[key] = now
             return True
 
 
@@ -141,7 +152,7 @@ def _forget_page(services, who: str, level: str) -> None:
         services.redis.delete(key)
     except Exception:
         with _local_lock:
-            _local_pages.pop(key, None)
+            _local_pages(services).pop(key, None)
 
 
 # ---------------------------------------------------------------- replay

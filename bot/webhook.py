@@ -98,7 +98,7 @@ def inbound_sms() -> Response:
         log.exception("processing inbound %s failed; a worker will retry it", sid)
         runner.mark_failed(services(), message_id)
         _enqueue_retry(message_id)
-        return twiml(_safety_fallback(inbound.body))
+        return twiml(_safety_fallback(inbound, assessment))
     return twiml(replies)
 
 
@@ -131,20 +131,14 @@ def _database_down(inbound: runner.Inbound, assessment) -> list[str]:
         return []
 
 
-def _safety_fallback(body: str) -> list[str]:
-    """When the turn crashed, a crisis text still gets the crisis line at once."""
-    try:
-        assessment = safety.assess(body)
-    except Exception:
-        log.exception("safety assessment failed in the fallback")
-        return []
-    if not (assessment.alert or assessment.level == "check"):
+def _safety_fallback(inbound: runner.Inbound, assessment) -> list[str]:
+    """When the turn crashed, a risky text still gets its reply and the care team a page."""
+    if assessment is None or not (assessment.alert or assessment.level == "check"):
         return []
     try:
-        # No question for a check: its answer could not be followed up while turns crash.
-        key = spool.OUTAGE_REPLY.get(assessment.level) or safety.reply_key(assessment) \
-            or "safety.crisis"
-        return [services().definitions.render(key, services().variables)]
+        # The text is stored and a worker retries it (raising the alert with its id); the
+        # page goes now, because the retry may be the next thing to fail.
+        return spool.risky_reply(services(), inbound, assessment, safety.reply_key)
     except Exception:
         log.exception("crisis template failed; sending the last-resort crisis text")
         return [LAST_RESORT_CRISIS_TEXT]

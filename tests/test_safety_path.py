@@ -408,3 +408,30 @@ def test_a_long_plan_is_split_into_texts_of_at_most_two_segments(client, service
 
     assert len(texts) >= 7 and all(sms_text.segments(t) <= 2 for t in texts)
     assert re.search(r"988", texts[-1])
+
+
+def test_a_crashed_turn_still_pages_and_the_retry_raises_the_alert(client, services, phone,
+                                                                  sender, monkeypatch, clock,
+                                                                  db):
+    from bot import runner
+
+    enroll(client, services, phone)
+    with monkeypatch.context() as patch:
+        def boom(*args, **kwargs):
+            raise RuntimeError("simulated failure")
+
+        patch.setattr(runner, "run_turn", boom)
+        reply = phone.text("I am going to end my life tonight")
+    assert "988" in reply[0] and TOLD in reply[0]
+    [page] = pages(sender)
+    assert "CRISIS" in page and "life" not in page
+    assert open_alerts(db) == []  # nothing could be recorded yet ...
+    clock.advance(seconds=scheduling.INBOUND_RETRY_AFTER.total_seconds() + 1)
+    jobs.use_services(services)
+    try:
+        for message_id in scheduling.stuck_inbound_ids(services, clock.now()):
+            jobs.retry_inbound(message_id)
+    finally:
+        jobs.use_services(None)
+    [alert] = open_alerts(db)  # ... the worker's retry records it, with an id to acknowledge
+    assert alert.level == "crisis"
