@@ -12,6 +12,7 @@ from bot.config import Settings
 def create_app(config: dict | None = None, *, services=None) -> Flask:
     """Build the web app; config overrides settings read from the environment."""
     from bot import cli, pages, webhook
+    from bot.care import web as care
     from bot.logsafe import configure_logging
     from bot.services import build_services
 
@@ -27,4 +28,5 @@ def create_app(config: dict | None = None, *, services=None) -> Flask:
     app.register_blueprint(webhook.bp)
     pages.init_app(app)
     cli.init_app(app)
+    care.init_app(app)  # the care team's console under /care/
     return app

@@ -78,44 +78,19 @@ def enroll(phone: str, timezone: str | None, name: str | None) -> None:
     """Invite a participant: one text asking for YES (double opt-in)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from bot import delivery, runner
+    from bot.enrollment import EnrollError, invite
 
-    svc = services()
     if timezone:
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise click.BadParameter("not an IANA time zone", param_hint="--tz") from None
-    address = _address(phone)
-    now = svc.clock.now()
-    with svc.db.session() as db:
-        p = people.find(db, address.phone, svc.phone_hash_key)
-        if p is not None and p.status in ("active", "opted_out", "deleted", "unreachable"):
-            raise click.ClickException(f"participant is already {p.status}; nothing sent")
-        if p is None:
-            p = people.create(db, address, svc.phone_hash_key, now, timezone=timezone,
-                              name=name, default_timezone=svc.settings.default_timezone)
-        elif timezone:
-            p.timezone = timezone
-        if p.status == "unenrolled":
-            p.status = "invited"  # they texted us first; now the clinic enrolls them
-        pid = p.id
-
-    def step(engine, ctx, state, _message):
-        return engine.invite(ctx)
-
-    runner.run_turn(svc, step, participant_id=pid, via="queue")
-    delivery.send_outbound(svc, _queued_ids(pid))
+    _address(phone)  # a clear PHONE error before anything is stored
+    try:
+        pid = invite(services(), phone, timezone=timezone, name=name)
+    except EnrollError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"invited participant #{pid}; they join by replying YES")
-
-
-def _queued_ids(participant_id: int) -> list[int]:
-    """Outbound rows waiting for the REST API."""
-    from bot.storage.models import Message
-
-    with services().db.session() as db:
-        return list(db.scalars(select(Message.id).where(
-            Message.participant_id == participant_id, Message.status == "queued")))
 
 
 @click.command("chat")

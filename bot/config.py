@@ -78,6 +78,10 @@ class Settings:
     sms_max_per_second: float = 1.0
     log_level: str = "INFO"
     queue_name: str = "integration-bot"
+    care_color: str = "#2f6f73"  # CARE_COLOR: the console's accent colour
+    care_silent_after: int = 3  # CARE_SILENT_AFTER: unanswered nudges before "stopped replying"
+    journal_share_default: bool = False  # JOURNAL_SHARE_DEFAULT: care team sees journals
+    proxy_hops: int = 0  # PROXY_HOPS: trusted reverse proxies in front of the web process
     allow_unsigned_webhooks: bool = False  # development only: accept unsigned webhooks
     safety_check_timeout_minutes: int = 30  # no answer to the safety question: page
     spool_path: str = ""  # append-only inbound spool when the database and Redis are down
@@ -118,6 +122,10 @@ class Settings:
             sms_max_per_second=float(env("SMS_MAX_PER_SECOND") or 1.0),
             log_level=env("LOG_LEVEL") or "INFO",
             queue_name=env("RQ_QUEUE") or cls.queue_name,
+            care_color=env("CARE_COLOR") or cls.care_color,
+            care_silent_after=int(env("CARE_SILENT_AFTER") or cls.care_silent_after),
+            journal_share_default=_bool(env("JOURNAL_SHARE_DEFAULT")),
+            proxy_hops=int(env("PROXY_HOPS") or 0),
             allow_unsigned_webhooks=_bool(env("ALLOW_UNSIGNED_WEBHOOKS")),
             safety_check_timeout_minutes=int(env("SAFETY_CHECK_TIMEOUT_MINUTES")
                                              or cls.safety_check_timeout_minutes),
@@ -144,6 +152,10 @@ class Settings:
             "CARE_TEAM_NUMBERS": ",".join(self.care_team_numbers),
             "SMS_MAX_PER_SECOND": repr(self.sms_max_per_second),
             "LOG_LEVEL": self.log_level, "RQ_QUEUE": self.queue_name,
+            "CARE_COLOR": self.care_color,
+            "CARE_SILENT_AFTER": str(self.care_silent_after),
+            "JOURNAL_SHARE_DEFAULT": "1" if self.journal_share_default else "0",
+            "PROXY_HOPS": str(self.proxy_hops),
             "ALLOW_UNSIGNED_WEBHOOKS": "1" if self.allow_unsigned_webhooks else "",
             "SAFETY_CHECK_TIMEOUT_MINUTES": str(self.safety_check_timeout_minutes),
             "SPOOL_PATH": self.spool_path,
@@ -197,9 +209,10 @@ class Settings:
                 raise ConfigError("CLOCK_FILE is for tests and demos, not production")
             if self.allow_unsigned_webhooks:
                 raise ConfigError("ALLOW_UNSIGNED_WEBHOOKS is for development, not production")
-            if self.public_base_url and not self.secret_key:
-                raise ConfigError("production with PUBLIC_BASE_URL needs SECRET_KEY "
-                                  "(it signs participants' journal links)")
+            if len(self.secret_key) < 32:
+                # The care console signs its sessions with it, and it is always served.
+                raise ConfigError("production needs SECRET_KEY (32 characters or more): it "
+                                  "signs care console sessions and journal links")
             for problem in self.safety_gaps():
                 raise ConfigError(f"production needs {problem}")
         if self.safety_check_timeout_minutes < 1:

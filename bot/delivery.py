@@ -25,7 +25,7 @@ from bot import participants as people
 from bot.logsafe import mask_phone
 from bot.sms import SendError
 from bot.storage.models import Message, Participant, ScheduledMessage, Session
-from flows import schedule, sms_text
+from flows import optout, schedule, sms_text
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,8 @@ def check(services, claimed: dict[int, int], now: datetime,
 def _settle_unsent(row: ScheduledMessage, p: Participant, verdict: str, now: datetime) -> str:
     """Put a row that may not go now back for later, or close it as expired or cancelled."""
     if verdict == "later":
-        hold = max(t for t in (p.paused_until, p.hold_until, now) if t is not None)
+        hold = max(t for t in (p.paused_until, p.hold_until, _question_until(p), now)
+                   if t is not None)
         due = schedule.next_allowed(hold, _window(p))
         if due <= row.expires_at:
             row.status, row.due_at = "pending", due
@@ -202,9 +203,16 @@ def _verdict(row: ScheduledMessage, p: Participant, session: Session | None,
         return "cancelled"
     if (p.paused_until and p.paused_until > now) or (p.hold_until and p.hold_until > now):
         return "later"
+    if (_question_until(p) or now) > now:
+        return "later"  # asked "Reply STOP to stop all texts": nothing else until answered
     if schedule.next_allowed(now, _window(p)) > now:
         return "later"  # a late job (say, after a Redis outage) must not text at night
     return "send"
+
+
+def _question_until(p: Participant) -> datetime | None:
+    """When an open opt-out question stops holding scheduled texts (None: no question)."""
+    return p.optout_asked_at + optout.QUESTION_WINDOW if p.optout_asked_at else None
 
 
 def _window(p: Participant) -> schedule.ParticipantView:

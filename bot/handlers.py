@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session as DbSession
 
 from bot import journal_book, journal_links, replan, safety_checks, safety_plan
 from bot import participants as people
-from bot.storage.models import JournalEntry, Participant, ScheduledMessage, Session
+from bot.storage.models import (
+    JournalEntry,
+    JournalShare,
+    Participant,
+    ScheduledMessage,
+    Session,
+)
 from flows import model as ev
 
 CRISIS_HOLD = timedelta(hours=24)
@@ -67,8 +73,14 @@ def opt_out(turn: Turn, event: ev.OptOut) -> None:
     p = turn.participant
     p.status = "opted_out"
     p.opted_out_at = turn.now
+    p.optout_asked_at = None
     cancel_pending(turn.db, p.id, turn.now)
     journal_links.revoke_all(turn.db, p.id, turn.now)
+
+
+def ask_opt_out(turn: Turn, event: ev.AskOptOut) -> None:
+    """Open (or settle) the opt-out question: scheduled texts wait while it is open."""
+    turn.participant.optout_asked_at = event.at
 
 
 def opt_in(turn: Turn, event: ev.OptIn) -> None:
@@ -87,11 +99,24 @@ def opt_in(turn: Turn, event: ev.OptIn) -> None:
 def update_participant(turn: Turn, event: ev.UpdateParticipant) -> None:
     """Change settings the participant told us."""
     for name, value in event.fields.items():
+        if name == "share_journal":
+            _share_journal(turn, bool(value))
+            continue
         if name in ("bedtime", "mindfulness_time") and value is not None:
             value = f"{value.hour:02d}:{value.minute:02d}"
         if name not in ("timezone", "bedtime", "has_therapist", "mindfulness_time", "name"):
             raise ValueError(f"engine asked to update unknown field {name!r}")
         setattr(turn.participant, name, value)
+
+
+def _share_journal(turn: Turn, share: bool) -> None:
+    """SHARE: whether the care team may read journal answers (see the care console)."""
+    choice = turn.db.get(JournalShare, turn.participant.id)
+    if choice is None:
+        turn.db.add(JournalShare(participant_id=turn.participant.id, share=share,
+                                 changed_at=turn.now))
+    else:
+        choice.share, choice.changed_at = share, turn.now
 
 
 def schedule_session(turn: Turn, event: ev.ScheduleSession) -> None:
@@ -219,6 +244,7 @@ HANDLERS: dict[type, Callable] = {
     ev.RecordConsent: record_consent,
     ev.OptOut: opt_out,
     ev.OptIn: opt_in,
+    ev.AskOptOut: ask_opt_out,
     ev.UpdateParticipant: update_participant,
     ev.ScheduleSession: schedule_session,
     ev.SaveIntention: save_intention,

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import dates, handlers, safety_words
 from bot import participants as people
+from bot.care import handoff
 from bot.logsafe import mask_phone
 from bot.phones import Address, guess_timezone
 from bot.storage.models import Message, Participant
@@ -89,8 +90,13 @@ def stored_replies(services, message_id: int) -> list[str] | None:
 def process_inbound(services, message_id: int, *, via: str = "twiml",
                     opt_out_type: str | None = None) -> list[str]:
     """Run the engine on a recorded text; return reply texts (sent later when via='rest')."""
+    # A clinician's open conversation takes free text; safety, STOP and HELP still run.
+    clinician = handoff.takes_over(services, message_id)
+
     def step(engine: Engine, ctx: Context, state: dict, message: Message) -> Result:
         now = services.clock.now()
+        if clinician and handoff.is_for_clinician(message.body, opt_out_type):
+            return Result(state=state, events=())
         parsed = dates.resolve_answer(engine.defs, state, message.body or "", ctx.timezone, now)
         return engine.resume(state, ctx, now, text=message.body or "",
                              media=message.num_media, opt_out_type=opt_out_type, parsed=parsed)

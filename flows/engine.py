@@ -11,10 +11,12 @@ Order of a text turn, each stage able to end it:
      a crisis or urgent reply and care-team alert go out and the flow in
      progress is suspended (flows/safety_talk.py); a "check" text gets the
      YES/NO safety question, and a pending question takes the next reply;
-  3. opt-out (STOP family and plain-language requests), then the opted-out gate;
+  3. opt-out (flows/optout.py: opt out now, or ask once "Reply STOP to stop all
+     texts" and wait for the answer), then the opted-out gate;
   4. the invitation gate (double opt-in: nothing but the invitation before YES);
   5. a pending DELETE confirmation;
-  6. global keywords, unless the current step takes that word as its answer;
+  6. a request to change a time or stop one kind of text gets the setting offered;
+     global keywords, unless the current step takes that word as its answer;
   7. the answer to the current step, or to the nudge that asked for a reply;
   8. free text outside a flow is kept as a journal note.
 """
@@ -27,9 +29,10 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flows import answers, keywords, safety_talk
+from flows import answers, keywords, optout, safety_talk
 from flows.loader import Definitions
 from flows.model import (
+    AskOptOut,
     Context,
     DeleteData,
     EndCourse,
@@ -167,15 +170,14 @@ class Engine:
             turn.say("safety.gentle")
 
         word = _CARRIER_WORDS.get(carrier) or keywords.keyword(raw)
-        if carrier == "STOP" or keywords.is_opt_out(raw):
-            if assessment.level == safety_talk.CHECK and ctx.status not in _SILENT:
-                safety_talk.check_with_stop(turn)  # no question after STOP: a person asks
-            if ctx.status not in _SILENT:
-                reason = "keyword" if keywords.keyword(raw) == keywords.OPT_OUT else (
-                    "carrier" if carrier == "STOP" else "request")
-                turn.emit(OptOut(reason))
-                turn.say("stop.confirm")
-            turn.state = {}
+        verdict = optout.classify(raw)
+        if assessment.level == safety_talk.CHECK and verdict.outcome == optout.CONFIRM:
+            # Safety first: the safety question, not "Reply STOP to stop all texts?".
+            verdict = optout.NOT_A_REQUEST
+        if (assessment.level == safety_talk.CHECK and ctx.status not in _SILENT
+                and (carrier == "STOP" or verdict.outcome == optout.IMMEDIATE)):
+            safety_talk.check_with_stop(turn)  # no question after STOP: a person asks
+        if self._opt_out(turn, raw, word, verdict, carrier, now):
             return
         if ctx.status == UNENROLLED:
             # Not enrolled by the clinic: say what this is and how to join, keep nothing.
@@ -221,6 +223,14 @@ class Engine:
                 turn.say("delete.kept")
             return
         step = turn.current_step()
+        if verdict.outcome == optout.SETTING and word is None:
+            # "Stop only the walk texts", "text me later": offer the setting that does it.
+            turn.say(_in_lang(f"setting.{verdict.setting}", verdict.lang))
+            if step is not None and step.expect in FREE_TEXT_ANSWERS:
+                self._answer(turn, step, raw, now)  # their words still answer the question
+            elif step is not None:
+                self._ask(turn, step)
+            return
         if word and not _step_takes(step, word, raw) and not (
             word in (keywords.YES, keywords.NO) and turn.state.get("awaiting")
         ):
@@ -231,6 +241,48 @@ class Engine:
             self._awaited_reply(turn, raw, now)
         else:
             self._free_text(turn, raw)
+
+    def _opt_out(self, turn: _Turn, raw: str, word: str | None, verdict: optout.Verdict,
+                 carrier: str, now: datetime) -> bool:
+        """Opt out, ask once, or settle an open question; True when the turn is over.
+
+        A clear request (or Twilio's STOP) opts out at once. An uncertain one gets the one
+        fixed question, and scheduled texts wait until it is answered or 24 hours pass;
+        inside that time STOP, YES or another stop request opts out, anything else settles
+        the question and is handled as usual.
+        """
+        ctx = turn.ctx
+        asked_at = ctx.optout_asked_at
+        open_question = asked_at is not None and now - asked_at < optout.QUESTION_WINDOW
+        live = ctx.status not in _SILENT
+        confirmed = open_question and live and (
+            verdict.is_request or (word == keywords.YES and ctx.status != "invited"))
+        if carrier == "STOP" or verdict.outcome == optout.IMMEDIATE or confirmed:
+            if live:
+                reason = "carrier" if carrier == "STOP" else (
+                    "keyword" if word == keywords.OPT_OUT else "request")
+                lang = turn.state.get("optout_lang", "en") if confirmed else verdict.lang
+                turn.emit(OptOut(reason))
+                turn.say(_in_lang("stop.confirm", lang))
+            turn.state = {}
+            return True
+        if asked_at is not None:
+            turn.emit(AskOptOut(None))  # answered (or too late): the question is settled
+            lang = turn.state.pop("optout_lang", "en")
+            if open_question and live and (word == keywords.NO or optout.is_keep_answer(raw)):
+                turn.say(_in_lang("optout.kept", lang))
+                step = turn.current_step()
+                if step is not None:
+                    self._ask(turn, step)  # the words that were asked about were not kept
+                return True
+        if (verdict.outcome == optout.CONFIRM and live and not word
+                and ctx.status not in ("invited", UNENROLLED)):
+            # (Before YES nothing is sent anyway, and the invitation reminder names STOP.)
+            turn.emit(AskOptOut(now))
+            turn.state["optout_lang"] = verdict.lang
+            turn.say(_in_lang("optout.ask", verdict.lang))
+            return True
+        return False
 
     def _rejoin(self, turn: _Turn) -> None:
         """START after DELETE: a fresh start, with fresh consent and set-up questions."""
@@ -272,8 +324,11 @@ class Engine:
         """Carry out a global keyword."""
         ctx, state = turn.ctx, turn.state
         if word == keywords.HELP:
-            turn.say("help")
-            turn.say("help.commands")
+            if keywords.is_spanish_help(raw):
+                turn.say("help.es")
+            else:
+                turn.say("help")
+                turn.say("help.commands")
             step = turn.current_step()
             if step is not None:
                 self._ask(turn, step)
@@ -401,6 +456,9 @@ class Engine:
         if target == "participant:has_therapist":
             turn.emit(UpdateParticipant({"has_therapist": value}))
             return {}
+        if target == "participant:share_journal":
+            turn.emit(UpdateParticipant({"share_journal": value}))
+            return {}
         if target == "session:scheduled_at":
             turn.emit(ScheduleSession(value))
             turn.emit(SchedulePlan(PRE_SESSION_PLAN, value))
@@ -504,6 +562,11 @@ class Engine:
             turn.say("fallback")
 
 
+def _in_lang(key: str, lang: str) -> str:
+    """The Spanish variant of a message key when the request was in Spanish."""
+    return f"{key}.es" if lang == "es" else key
+
+
 def _stop_awaiting(turn: _Turn) -> None:
     """Forget a question a nudge asked (a flow or a newer question takes its place)."""
     turn.state.pop("awaiting", None)
@@ -518,6 +581,7 @@ _SETTING_FLOWS = {
     keywords.THERAPIST: "therapist",
     keywords.SESSION: "session",
     keywords.MINDFULNESS: "mindfulness",
+    keywords.SHARE: "share",
 }
 
 

@@ -4,16 +4,19 @@ The rule (also in the README): a message is a command only when the whole
 message, after trimming whitespace and trailing punctuation and ignoring case,
 is a keyword or one of its short aliases ("done", "Done!", "I'm done." are
 DONE; "I'm done with my old job" is an answer). Opt-out is the exception:
-plain-language requests aimed at the bot ("please stop texting me") are
-honoured anywhere in a message, because the law says any reasonable way of
-saying stop counts. Words like "stop" inside other sentences ("I want to stop
-drinking") are not requests to the bot and stay answers.
+plain-language requests aimed at the bot ("please stop texting me", "quiero
+darme de baja") are honoured anywhere in a message, because the law says any
+reasonable way of saying stop counts; flows/optout.py reads them (three
+outcomes: opt out now, ask to confirm, offer a setting). Words like "stop"
+inside other sentences ("I want to stop drinking") stay answers.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from flows import optout
 
 OPT_OUT = "STOP"
 OPT_IN = "START"
@@ -33,6 +36,7 @@ DELETE = "DELETE"
 MINDFULNESS = "MINDFULNESS"
 CONTINUE = "CONTINUE"
 PLAN = "PLAN"
+SHARE = "SHARE"
 YES = "YES"
 NO = "NO"
 
@@ -45,7 +49,8 @@ ALIASES: dict[str, str] = {
         OPT_OUT,
     ),
     **dict.fromkeys(["start", "unstop", "opt in", "optin", "resubscribe"], OPT_IN),
-    **dict.fromkeys(["help", "info", "menu", "commands", "?"], HELP),
+    **dict.fromkeys(["help", "info", "menu", "commands", "?", "ayuda", "ayuda por favor",
+                     "informacion", "información"], HELP),
     **dict.fromkeys(
         ["done", "im done", "i am done", "all done", "finished session", "session done",
          "done session", "just finished", "i just finished", "session over", "im back"],
@@ -61,39 +66,19 @@ ALIASES: dict[str, str] = {
     **dict.fromkeys(["therapist", "therapy"], THERAPIST),
     **dict.fromkeys(["session", "next session", "schedule"], SESSION),
     **dict.fromkeys(["mindfulness", "meditation", "meditate", "breathwork"], MINDFULNESS),
+    **dict.fromkeys(["share", "sharing", "share journal", "journal sharing"], SHARE),
     **dict.fromkeys(["finished", "course done", "course finished", "course over"], FINISHED),
     **dict.fromkeys(["delete", "delete my data", "delete me", "erase"], DELETE),
     **dict.fromkeys(["continue", "carry on", "pick up", "go on"], CONTINUE),
     **dict.fromkeys(["plan", "my plan", "safety plan", "my safety plan"], PLAN),
-    **dict.fromkeys(["yes", "y", "yes please", "yeah", "yep", "yup", "ok", "okay", "sure"], YES),
+    **dict.fromkeys(["yes", "y", "yes please", "yeah", "yep", "yup", "ok", "okay", "sure", "si",
+                     "sí"], YES),
     **dict.fromkeys(["no", "n", "nope", "nah", "not yet", "no thanks"], NO),
 }
 
-# Plain-language opt-out requests aimed at the bot (FCC 2025: any reasonable way).
-# "stop texting", "remove me" and "take me off" count only when the bot is their object
-# (me/us, our texts, a list, or nothing after them): "I want to stop texting my ex" and
-# "it helped remove me from old patterns" are journal answers, not opt-outs.
-_OUR_TEXTS = r"(?:(?:these|the|your|any|all)\s+)?(?:texts|messages|msgs|txts|reminders)\b"
-_OUR_LIST = r"(?:this|the|your)\s+(?:list|texts|messages|program|service)\b"
-_OPT_OUT_REQUESTS = re.compile(
-    r"\b(?:"
-    r"(?:stop|quit|cease)\s+(?:texting|messaging|sending|contacting|txting|texing)"
-    rf"(?:\s+(?:me|us)\b|\s+{_OUR_TEXTS}|$)"
-    r"|(?:don'?t|do not|dont|never)\s+(?:text|message|contact|txt)\s+(?:me|us)\b"
-    r"|no\s+more\s+(?:texts|messages|msgs|txts|reminders)\b"
-    r"|unsubscribe(?:\s+me)?\b"
-    r"|opt\s*me\s+out\b"
-    rf"|remove\s+me(?:\s+from\s+{_OUR_LIST}|$)"
-    rf"|take\s+me\s+off(?:\s+{_OUR_LIST}|$)"
-    r")"
-)
-# A message that opens with a STOP word written in capitals, or set off as its own
-# sentence, is aimed at the bot whatever follows ("STOP I want to die", "Stop. Leave me
-# alone"); a lower-case "stop" running into a sentence ("stop drinking") is not.
-_LEADING_STOP_WORDS = r"(?:stop|stopall|unsubscribe|optout|revoke)"
-_LEADING_STOP = re.compile(
-    rf"^[\W_]*(?:{_LEADING_STOP_WORDS.upper()}\b|(?i:{_LEADING_STOP_WORDS})\s*[.!]+(?:\s|$))"
-)
+SPANISH_HELP = frozenset({"ayuda", "ayuda por favor", "informacion", "información"})
+"""HELP asked in Spanish: the reply is the Spanish HELP text."""
+
 _PAUSE_DAYS = re.compile(r"^pause\s+(\d{1,2})(?:\s*(?:d|day|days))?$")
 _JOURNAL_PAGE = re.compile(r"^(?:my\s+)?(?:journal|notes)\s+(\d{1,2})$")
 _TRAILING = re.compile(r"[\s\.\!\?,;:\-~\*]+$")
@@ -145,20 +130,21 @@ def pause_days(text: str | None, default: int = 3) -> int:
 
 
 def is_opt_out(text: str | None) -> bool:
-    """True for the STOP family, a leading STOP, and plain requests to stop texting."""
-    if keyword(text) == OPT_OUT:
-        return True
-    if _LEADING_STOP.match(unicodedata.normalize("NFKC", text or "")):
-        return True
-    # Trailing punctuation goes so "remove me!" ends where the pattern expects an end.
-    return bool(_OPT_OUT_REQUESTS.search(_TRAILING.sub("", normalize(text))))
+    """True when the text asks to stop every text now (see flows.optout for the rules)."""
+    return optout.classify(text).outcome == optout.IMMEDIATE
+
+
+def is_spanish_help(text: str | None) -> bool:
+    """True when the whole message asks for help in Spanish ("AYUDA", "ayuda por favor")."""
+    return _bare(text or "") in SPANISH_HELP
 
 
 SPELLED_OUT = frozenset(
     {OPT_OUT.lower(), OPT_IN.lower(), HELP.lower(), DONE.lower(), JOURNAL.lower(),
      INTENTION.lower(), SKIP.lower(), PAUSE.lower(), RESUME.lower(), TIMEZONE.lower(),
      BEDTIME.lower(), THERAPIST.lower(), SESSION.lower(), FINISHED.lower(), DELETE.lower(),
-     MINDFULNESS.lower(), CONTINUE.lower(), PLAN.lower(), "next", "info", "unstop"}
+     MINDFULNESS.lower(), SHARE.lower(), CONTINUE.lower(), PLAN.lower(), "next", "info",
+     "unstop", "ayuda"}
 )
 """Keywords that interrupt even a free-text answer: the word itself, not its aliases."""
 

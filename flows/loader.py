@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flows import schedule, sms_text
+from flows import optout, schedule, sms_text
 from flows.model import ANSWER_KINDS, Flow, Step
 
 DEFINITIONS_DIR = Path(__file__).parent / "definitions"
@@ -53,7 +53,10 @@ ENGINE_MESSAGES = frozenset(
      "keep_going.yes", "keep_going.no", "mood.again", "therapy_booked.again",
      "keep_going.again", "delete.ask", "delete.done", "delete.kept",
      "session.saved", "session.skipped", "safety.crisis", "safety.emergency",
-     "safety.urgent", "safety.gentle", "safety.crisis.told", "safety.emergency.told",
+     "safety.urgent", "safety.gentle", "optout.ask", "optout.ask.es", "optout.kept",
+     "optout.kept.es", "stop.confirm.es", "help.es", "setting.pause", "setting.pause.es",
+     "setting.time", "setting.time.es", "setting.kind", "setting.kind.es",
+     "safety.crisis.told", "safety.emergency.told",
      "safety.urgent.told", "safety.check", "safety.check_no", "safety.check_unclear",
      "safety.check_unclear.told", "safety.check_repeat", "safety.check_repeat.told",
      "safety.suspended", "safety.plan_hint", "safety.plan_none", "journal.stopped",
@@ -63,13 +66,13 @@ ENGINE_MESSAGES = frozenset(
 
 ENGINE_FLOWS = frozenset(
     {"enrollment", "intention", "journal", "timezone", "bedtime", "therapist", "session",
-     "mindfulness"}
+     "mindfulness", "share"}
 )
 """Flows the engine starts by name."""
 
 SAVE_TARGETS = frozenset(
     {"participant:timezone", "participant:bedtime", "participant:has_therapist",
-     "participant:mindfulness_time",
+     "participant:mindfulness_time", "participant:share_journal",
      "session:scheduled_at", "intention"}
 )
 
@@ -139,6 +142,8 @@ def check(directory: Path = DEFINITIONS_DIR) -> list[str]:
                  for f in sorted(ENGINE_FLOWS - flows.keys())]
     if data["plans"]:
         problems += schedule.validate_plans(data["plans"], messages)
+    if directory == DEFINITIONS_DIR or (Path(directory) / optout.RULES_FILE.name).exists():
+        problems += optout.check(Path(directory) / optout.RULES_FILE.name)
     return problems
 
 

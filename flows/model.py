@@ -79,6 +79,7 @@ class Context:
     open_session: SessionInfo | None = None  # the session DONE would mark done
     last_session: SessionInfo | None = None  # the most recently done session
     recent_texts: int = 0  # inbound texts in the last minute, this one included
+    optout_asked_at: datetime | None = None  # when "Reply STOP to stop all texts" was asked
     variables: dict[str, str] = field(default_factory=dict)  # clinic name, contact, ...
 
 
@@ -110,6 +111,14 @@ class OptOut(Event):
     """Stop every text to this participant now, and cancel what is pending."""
 
     reason: str  # "keyword", "request", "carrier"
+
+
+@dataclass(frozen=True)
+class AskOptOut(Event):
+    """An uncertain stop request was asked about (at), or the question is settled (None):
+    scheduled texts wait while it is open (flows.optout.QUESTION_WINDOW)."""
+
+    at: datetime | None
 
 
 @dataclass(frozen=True)

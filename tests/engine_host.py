@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flows.model import (
+    AskOptOut,
     Context,
     DeleteData,
     OptIn,
@@ -24,7 +25,9 @@ def apply(ctx: Context, event) -> Context:
     if isinstance(event, DeleteData):
         return replace(ctx, status="deleted", open_session=None, last_session=None)
     if isinstance(event, OptOut):
-        return replace(ctx, status="opted_out")
+        return replace(ctx, status="opted_out", optout_asked_at=None)
+    if isinstance(event, AskOptOut):
+        return replace(ctx, optout_asked_at=event.at)
     if isinstance(event, UpdateParticipant):
         return replace(ctx, **event.fields)
     if isinstance(event, SaveIntention):

@@ -15,6 +15,7 @@ import pytest
 from flows import loader, sms_text
 from flows.engine import Engine, Timer
 from flows.model import (
+    AskOptOut,
     Context,
     DeleteData,
     EndCourse,
@@ -460,6 +461,106 @@ def test_plain_request_opts_out(engine, text):
     assert keys(result) == ["stop.confirm"]
 
 
+@pytest.mark.parametrize("text", ["PARAR", "alto por favor", "Baja", "quiero darme de baja",
+                                  "ya no me manden mensajes", "borren mi numero por favor"])
+def test_spanish_request_opts_out_at_any_time_with_a_spanish_confirmation(engine, text):
+    chat = journaling(engine)
+    result = chat.send(text)
+    assert others(result) == [OptOut("request")]
+    assert keys(result) == ["stop.confirm.es"]
+    assert "START" in result.texts()[0]
+    assert chat.state == {}
+
+
+def test_spanish_help(engine):
+    result = turn(engine, context(), "AYUDA")
+    assert keys(result) == ["help.es"]
+    assert "988" in result.texts()[0] and "STOP" in result.texts()[0]
+    assert keys(turn(engine, context(), "HELP")) == ["help", "help.commands"]
+
+
+def test_uncertain_request_asks_once_and_stop_confirms(engine):
+    chat = Chat(engine, context(last_session=done_session()))
+    asked = chat.send("not interested anymore")
+    assert keys(asked) == ["optout.ask"]
+    assert asked.texts() == ["Reply STOP to stop all texts from Integration Companion."]
+    assert others(asked) == [AskOptOut(NOW)]
+    result = chat.send("STOP", at=NOW + timedelta(hours=3))
+    assert others(result) == [OptOut("keyword")]
+    assert keys(result) == ["stop.confirm"]
+
+
+@pytest.mark.parametrize("answer", ["yes", "please stop", "i said im done with this"])
+def test_yes_or_another_request_answers_the_question(engine, answer):
+    chat = Chat(engine, context(last_session=done_session()))
+    chat.send("i'm done with this")
+    result = chat.send(answer, at=NOW + timedelta(minutes=5))
+    assert OptOut("request") in result.events or OptOut("keyword") in result.events
+    assert keys(result) == ["stop.confirm"]
+
+
+def test_no_keeps_the_texts_and_settles_the_question(engine):
+    chat = Chat(engine, context(last_session=done_session()))
+    chat.send("not interested")
+    result = chat.send("no", at=NOW + timedelta(minutes=5))
+    assert others(result) == [AskOptOut(None)]
+    assert keys(result) == ["optout.kept"]
+    assert chat.ctx.optout_asked_at is None
+
+
+def test_another_answer_settles_the_question_and_is_handled_as_usual(engine):
+    chat = Chat(engine, context(last_session=done_session()))
+    chat.send("not interested")
+    result = chat.send("sorry, that was for my sister", at=NOW + timedelta(minutes=5))
+    assert others(result) == [AskOptOut(None),
+                              SaveJournalEntry("note", "sorry, that was for my sister")]
+    assert keys(result) == ["note.saved"]
+
+
+def test_after_24_hours_the_question_lapses(engine):
+    chat = Chat(engine, context(last_session=done_session()))
+    chat.send("not interested")
+    result = chat.send("yes", at=NOW + timedelta(hours=25))
+    assert not any(isinstance(e, OptOut) for e in result.events)
+    assert others(result)[0] == AskOptOut(None)
+
+
+def test_spanish_uncertain_request_is_asked_and_confirmed_in_spanish(engine):
+    chat = Chat(engine, context())
+    assert keys(chat.send("no me interesa")) == ["optout.ask.es"]
+    assert keys(chat.send("STOP", at=NOW + timedelta(minutes=1))) == ["stop.confirm.es"]
+
+
+@pytest.mark.parametrize("text, setting", [
+    ("stop only the walk reminders, keep the mood ones", "setting.kind"),
+    ("could you send the check ins in the evening instead of morning", "setting.time"),
+    ("can we pause for a week while i'm on vacation", "setting.pause"),
+    ("solo quiten los recordatorios de caminar", "setting.kind.es"),
+])
+def test_one_kind_or_a_time_offers_the_setting_not_an_opt_out(engine, text, setting):
+    result = turn(engine, context(last_session=done_session()), text)
+    assert keys(result) == [setting]
+    assert others(result) == []
+    assert "STOP" in result.texts()[0]
+
+
+def test_a_setting_request_inside_a_journal_answer_is_still_saved(engine):
+    chat = journaling(engine)
+    result = chat.send("I felt lighter. please don't text me before 9am though")
+    assert keys(result) == ["setting.time", "journal.insight"]
+    assert others(result) == [SaveJournalEntry(
+        "images", "I felt lighter. please don't text me before 9am though")]
+
+
+def test_capital_stop_before_a_journal_sentence_asks_instead_of_opting_out(engine):
+    chat = journaling(engine)
+    result = chat.send("STOP being so hard on myself, that is what I heard")
+    assert keys(result) == ["optout.ask"]
+    assert not any(isinstance(e, OptOut) for e in result.events)
+    assert keys(chat.send("no", at=NOW + timedelta(minutes=2))) == ["optout.kept",
+                                                                    "journal.images"]
+
+
 def test_stop_inside_a_journal_answer_is_an_answer(engine):
     chat = journaling(engine)
     chat.send("the ocean")
@@ -708,10 +809,17 @@ def test_medical_emergency_gets_the_911_template(engine):
     assert "911" in result.texts()[0]
 
 
-def test_stop_with_a_crisis_gets_both_crisis_reply_and_opt_out(engine):
-    result = turn(engine, context(), "STOP I want to die")
+def test_stop_request_with_a_crisis_gets_both_crisis_reply_and_opt_out(engine):
+    result = turn(engine, context(), "I want to die. stop texting me")
     assert keys(result) == ["safety.crisis", "stop.confirm"]
     assert others(result) == [RaiseAlert("crisis", "suicide"), OptOut("request")]
+
+
+def test_capital_stop_before_a_crisis_sentence_gets_the_crisis_reply_then_the_question(engine):
+    # Safety first; then, unsure whether STOP was aimed at us, the one fixed question.
+    result = turn(engine, context(), "STOP I want to die")
+    assert keys(result) == ["safety.crisis", "optout.ask"]
+    assert others(result) == [RaiseAlert("crisis", "suicide"), AskOptOut(NOW)]
 
 
 def test_urgent_side_effect_alerts_and_suspends_the_flow(engine):

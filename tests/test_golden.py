@@ -196,6 +196,29 @@ SCRIPTS: dict[str, tuple[Context, list]] = {
          Say("hello?", wait=HOURS), Say("DONE"), Say("START", wait=24 * HOURS),
          Say("help")],
     ),
+    "optout_question": (
+        active(last_session=SessionInfo(done_at=START - timedelta(days=1))),
+        [Say("not interested anymore"), Say("no, sorry, keep them", wait=HOURS),
+         Say("STOP being so hard on myself is what came up", wait=24 * HOURS),
+         Say("yes", wait=10 * MINUTE), Say("hello?", wait=HOURS)],
+    ),
+    "optout_question_lapses": (
+        active(last_session=SessionInfo(done_at=START - timedelta(days=1))),
+        [Say("this isn't for me"), Say("had a good walk today", wait=25 * HOURS)],
+    ),
+    "optout_spanish": (
+        active(),
+        [Say("AYUDA"), Say("no me interesa"), Say("STOP", wait=MINUTE),
+         Say("START", wait=24 * HOURS), Say("alto por favor", wait=HOURS)],
+    ),
+    "optout_settings": (
+        active(last_session=SessionInfo(done_at=START - timedelta(days=1))),
+        [Say("stop only the walk reminders, keep the mood ones"),
+         Say("could you send the check ins in the evening instead?"),
+         Say("can we pause for a week while i'm on vacation"), Say("PAUSE 7"),
+         Say("my ex won't stop texting me lol", wait=HOURS),
+         Say("hey, thanks for everything, but please take me off the text list", wait=HOURS)],
+    ),
     "help_and_unknown": (
         active(),
         [Say("HELP"), Say("what is this"), Say("", media=1), Say("   "), Say("skip"),

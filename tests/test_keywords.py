@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows import keywords
+from flows import keywords, optout
 from flows.keywords import is_opt_out, keyword, normalize, pause_days
 
 STOP_FAMILY = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"]
@@ -129,11 +129,20 @@ def test_stop_inside_other_sentences_is_not_an_opt_out(text):
 
 
 @pytest.mark.parametrize(
-    "text", ["STOP I want to die", "Stop. I can't do this", "stop! leave me alone",
-             "UNSUBSCRIBE now", "\"STOP\" please"])
-def test_leading_stop_in_capitals_or_as_its_own_sentence_is_an_opt_out(text):
+    "text", ["Stop. I can't do this", "stop! leave me alone", "UNSUBSCRIBE now", "\"STOP\" please",
+             "STOP. Leave me alone"])
+def test_leading_stop_with_words_aimed_at_the_bot_is_an_opt_out(text):
     assert is_opt_out(text)
     assert keyword(text) is None  # not a whole-message command: the rest still matters
+
+
+@pytest.mark.parametrize(
+    "text", ["STOP I want to die", "STOP being so hard on myself is what I heard today",
+             "STOP comparing myself to others. That came up a lot"])
+def test_capital_stop_before_a_sentence_about_something_else_asks_first(text):
+    # Issue 10, item 7: neither silently opted out nor ignored; the engine asks once.
+    assert not is_opt_out(text)
+    assert optout.classify(text).outcome == optout.CONFIRM
 
 
 @pytest.mark.parametrize(

@@ -236,10 +236,11 @@ def test_production_refuses_to_start_without_secrets(tmp_path):
     base = dict(env="production", database_url="sqlite://", redis_url="redis://x",
                 twilio_account_sid="AC1", twilio_auth_token="t", twilio_from_number="+15005550006",
                 journal_encryption_key=Fernet.generate_key().decode(), phone_hash_key="p",
-                care_team_numbers=("+15557654321",), clinic_contact="555-0100")
+                secret_key="k" * 32, care_team_numbers=("+15557654321",),
+                clinic_contact="555-0100")
     Settings(**base).check()
     for missing in ("twilio_auth_token", "journal_encryption_key", "phone_hash_key", "redis_url",
-                    "care_team_numbers", "clinic_contact"):
+                    "secret_key", "care_team_numbers", "clinic_contact"):
         settings = Settings(**{**base, missing: () if missing == "care_team_numbers" else ""})
         try:
             settings.check()

@@ -114,7 +114,8 @@ def test_send_now_sends_a_pending_nudge_inside_the_window(client, clock):
 def test_production_has_no_simulator(tmp_path, db, clock, sender, client_for):
     from bot.services import build_services
 
-    settings = make_settings(tmp_path, db.url, env="production", redis_url="redis://unused")
+    settings = make_settings(tmp_path, db.url, env="production", redis_url="redis://unused",
+                             secret_key="s" * 32)  # production always needs SECRET_KEY
     client = client_for(build_services(settings, clock=clock, sender=sender, db=db))
     assert client.get("/simulator").status_code == 404
     assert client.post("/simulator/sign", json={"phone": PHONE, "body": "x"}).status_code == 404

@@ -102,6 +102,8 @@ class Participant(Base):
     consented_before: Mapped[bool] = mapped_column(Boolean, default=False)
     course_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # "Reply STOP to stop all texts" was asked then: scheduled texts wait (24 h at most).
+    optout_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     state: Mapped[dict | None] = mapped_column(JSONText)  # the engine's conversation state
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -247,6 +249,86 @@ class JournalLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------- care-team console
+
+
+class StaffUser(Base):
+    """A care-team account for the console (no default account exists)."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # clinician | admin
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2; None until set up
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedText)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)  # refuses a replayed code
+    setup_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    setup_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoginFailure(Base):
+    """One failed console sign-in, counted per account and per address to throttle guessing."""
+
+    __tablename__ = "staff_login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class CareConversation(Base):
+    """A clinician talking with a participant: while open, the bot steps back on free text."""
+
+    __tablename__ = "care_conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open | closed
+    opened_by: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hold_set: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the nudge hold we set
+    prior_hold: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the hold before it
+
+
+class CareReply(Base):
+    """Which clinician wrote an outbound text (the text itself is a Message row)."""
+
+    __tablename__ = "care_replies"
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("care_conversations.id"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+
+
+class AlertNote(Base):
+    """The note a clinician left when acknowledging an alert (encrypted)."""
+
+    __tablename__ = "alert_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    note: Mapped[str | None] = mapped_column(EncryptedText)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class JournalShare(Base):
+    """A participant's choice to share journal answers with the care team."""
+
+    __tablename__ = "journal_shares"
+
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), primary_key=True)
+    share: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # ---------------------------------------------------------------- the safety path (issue 9)

@@ -1,7 +1,7 @@
 """safety path: safety checks, alert signals and page attempts, safety plans
 
 Revision ID: 0002
-Revises: 0006
+Revises: 0005
 Create Date: 2026-11-30 20:57:04.665726
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0002'
-down_revision = '0006'  # re-chained after main's 0006 (journal links) at merge
+down_revision = '0005'  # re-chained after main's head (0005, care console) at merge
 branch_labels = None
 depends_on = None
 

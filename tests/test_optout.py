@@ -1,0 +1,119 @@
+"""The opt-out detector (flows/optout.py) and its rules file, without the engine.
+
+The rules were written from tests/data/optout_train.csv and tests/data/dev/optout_dev.csv;
+the frozen evaluation list is only ever scored by `python -m bench optout`, never here.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench import optout as bench_optout
+from flows import loader, optout
+
+TRAIN_AND_DEV = ("train", "dev")
+
+
+def test_shipped_rules_are_sound():
+    assert optout.check() == []
+    assert loader.check() == []
+
+
+@pytest.mark.parametrize("text, outcome, lang", [
+    ("STOP", "immediate", "en"),
+    ("Stop please", "immediate", "en"),
+    ("PARAR", "immediate", "es"),
+    ("baja gracias", "immediate", "es"),
+    ("stpo", "immediate", "en"),  # a swapped pair of letters
+    ("unsubcribe", "immediate", "en"),  # a dropped letter
+    ("I revoke my consent to receive texts", "immediate", "en"),
+    ("wrong number", "immediate", "en"),
+    ("not interested", "confirm", "en"),
+    ("no me interesa", "confirm", "es"),
+    ("stop only the mood texts", "setting", "en"),
+    ("my sister won't stop texting me", "none", "en"),
+    ("I quit vaping last month", "none", "en"),
+    ("stop lol", "none", "en"),
+    ("what happens if I text stop?", "none", "en"),
+])
+def test_outcomes_and_languages(text, outcome, lang):
+    verdict = optout.classify(text)
+    assert verdict.outcome == outcome, optout.explain(text)
+    if outcome != "none":
+        assert verdict.lang == lang
+
+
+def test_real_words_are_not_read_as_typos():
+    rules = optout.default_rules()
+    assert optout.fold("shop step cancer massage", rules) == "shop step cancer massage"
+    assert optout.fold("Stoo txting me!!", rules) == "stop texting me!!"
+
+
+def test_two_uncertain_signals_make_a_clear_request():
+    assert optout.classify("Stop.").outcome == "immediate"  # the whole message is STOP
+    assert optout.classify("thanks for today. stop").outcome == "confirm"
+    assert optout.classify("thanks for today. stop. leave me alone").outcome == "immediate"
+
+
+def test_keep_answers():
+    for text in ("no", "No, keep them", "keep them coming", "sigan por favor"):
+        assert optout.is_keep_answer(text), text
+    for text in ("no thanks", "no more", "yes", "stop"):
+        assert not optout.is_keep_answer(text), text
+
+
+def write_rules(tmp_path: Path, replace: dict[str, str]) -> Path:
+    """A copy of the shipped definitions with optout.toml edited."""
+    target = tmp_path / "definitions"
+    shutil.copytree(loader.DEFINITIONS_DIR, target)
+    path = target / "optout.toml"
+    text = path.read_text(encoding="utf-8")
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    path.write_text(text, encoding="utf-8")
+    return target
+
+
+@pytest.mark.parametrize("old, new, problem", [
+    ('outcome = "immediate"\nlang = "en"\npattern = \'\\bwrong',
+     'outcome = "maybe"\nlang = "en"\npattern = \'\\bwrong', "outcome must be one of"),
+    ("pattern = '^capsverb\\b'", "pattern = '^capsverb\\b{nosuchlist}'", "unknown word list"),
+    ("pattern = '^capsverb\\b'", "pattern = '^capsverb(\\b'", "bad pattern"),
+    ('examples = ["capsverb being so hard on myself"]', 'examples = ["being kind"]',
+     "does not match its example"),
+    ('text = "my ex won\'t stop texting me"\noutcome = "none"',
+     'text = "my ex won\'t stop texting me"\noutcome = "immediate"', "expected immediate"),
+])
+def test_a_broken_rules_file_is_refused_by_flows_check(tmp_path, old, new, problem):
+    directory = write_rules(tmp_path, {old: new})
+    problems = loader.check(directory)
+    assert any(problem in p for p in problems), problems
+    with pytest.raises(optout.RulesError):
+        optout.load(directory / "optout.toml")
+
+
+def test_training_and_dev_lists_meet_the_targets():
+    # A regression guard on the lists the rules were written from (not an evaluation).
+    classify = bench_optout.detector("classify")
+    for name in TRAIN_AND_DEV:
+        result = bench_optout.score(bench_optout.read_list(bench_optout.LISTS[name]), classify)
+        for figure, target in bench_optout.TARGETS.items():
+            if figure.startswith("recall"):
+                assert result[figure] >= target, (name, figure, result[figure])
+            else:
+                assert result[figure] <= target, (name, figure, result[figure])
+
+
+def test_bench_never_prints_rows_of_the_frozen_list(tmp_path, monkeypatch, capsys):
+    stand_in = tmp_path / "frozen.csv"
+    stand_in.write_text("label,lang,kind,text\nrequest,en,direct,SENTINEL never shown\n"
+                        "not_request,en,ordinary,SENTINEL stop texting me\n", encoding="utf-8")
+    monkeypatch.setitem(bench_optout.LISTS, "frozen", stand_in)
+    assert bench_optout.main(["--lists", "dev,frozen", "--misses", "--kinds"]) == 0
+    out = capsys.readouterr().out
+    assert "frozen (1+1)" in out and "SENTINEL" not in out
+    assert "dev: misses" in out and "frozen: misses" not in out
