@@ -900,7 +900,14 @@ def test_check_text_asks_once_and_no_resumes_the_question(engine):
 
 
 def test_uncertain_text_with_stop_gets_988_and_a_care_team_alert_not_a_question(engine):
-    result = turn(engine, context(),
-                  "STOP. sometimes i wonder if everyone would be better off if i just disappeared")
+    result = turn(engine, context(), "please stop texting me. sometimes i wonder if everyone "
+                                     "would be better off if i just disappeared")
     assert keys(result) == ["safety.gentle", "stop.confirm"]
     assert others(result) == [RaiseAlert("check", "unanswered_check"), OptOut("request")]
+
+
+def test_an_unsure_stop_with_an_uncertain_text_gets_the_safety_question_first(engine):
+    # Whether STOP was aimed at us is unclear (issue 15 would ask); safety asks first.
+    result = turn(engine, context(),
+                  "STOP. sometimes i wonder if everyone would be better off if i just disappeared")
+    assert keys(result) == ["safety.check"]
