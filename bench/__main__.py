@@ -10,6 +10,8 @@ BENCHMARKS = {
                   "scheduled nudges through DB + RQ workers vs a bare sender (msg/s)"),
     "webhook": ("bench.webhook_turn",
                 "one inbound text through the whole webhook vs a bare signed route"),
+    "dispatch": ("bench.clock_scale",
+                 "a clock pass and a DONE turn with 1M timers and 1M texts stored"),
     "optout": ("bench.optout",
                "opt-out recognition: recall, false opt-outs, confirmations (labelled lists)"),
 }

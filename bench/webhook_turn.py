@@ -135,14 +135,23 @@ def kind_of(text: str) -> str:
 
 
 def play(client, script: Script, turns: int, timings: list[float] | None = None,
-         kinds: list[str] | None = None) -> None:
-    """Post `turns` signed texts; record each turn's seconds, kind and reply count."""
+         kinds: list[str] | None = None, *, counter=None, trips: list[int] | None = None,
+         traces: list[list[str]] | None = None) -> None:
+    """Post `turns` signed texts; record each turn's seconds, kind and reply count, and
+    with a counter (bench.roundtrips.DatabaseTrips) each turn's database round trips
+    (and, with traces, the statements in order)."""
     for _ in range(turns):
         number, text = script.next()
         params, headers = signed(number, text)
+        if counter is not None:
+            counter.reset()
         started = time.perf_counter()
         response = client.post("/twilio/sms", data=params, headers=headers)
         elapsed = time.perf_counter() - started
+        if trips is not None:
+            trips.append(counter.total)
+        if traces is not None:
+            traces.append(list(counter.trace))
         if response.status_code != 200:
             raise RuntimeError(f"turn {script.turn} answered {response.status_code}")
         if timings is not None:
@@ -189,6 +198,26 @@ def stored_counts(db) -> dict[str, int]:
         }
 
 
+def round_trips(client, script: Script, engine, participants: int) -> dict:
+    """Database round trips per kind of turn over one whole conversation per participant,
+    counted apart from the timed turns (the event hooks cost time), with one trace each."""
+    from bench.roundtrips import counting_database
+
+    kinds: list[str] = []
+    trips: list[int] = []
+    traces: list[list[str]] = []
+    with counting_database(engine) as counter:
+        play(script=script, client=client, turns=len(CONVERSATION) * participants, kinds=kinds,
+             timings=[], counter=counter, trips=trips, traces=traces)
+    result = {}
+    for kind in ("done", "answer", "journal"):
+        seen = [(n, trace) for n, trace, k in zip(trips, traces, kinds, strict=True)
+                if k == kind]
+        result[f"{kind}_round_trips"] = int(bench.median([n for n, _ in seen]))
+        result[f"{kind}_trace"] = seen[len(seen) // 2][1] if seen else []
+    return result
+
+
 def run(turns: int = 500, *, participants: int = PARTICIPANTS, database_url: str | None = None,
         fresh_schema: bool = True, memory: bool = True) -> dict:
     """Time and size both apps over the same script; returns every measured number."""
@@ -226,6 +255,7 @@ def run(turns: int = 500, *, participants: int = PARTICIPANTS, database_url: str
             base_mem = memory_growth(base_client, base_script, turns) if memory else {}
             full_mem = memory_growth(client, script, turns) if memory else {}
             counts = stored_counts(db)
+            trips = round_trips(client, script, db.engine, participants)
         finally:
             db.dispose()
     base, full = timing_summary(base_times), timing_summary(full_times)
@@ -242,6 +272,8 @@ def run(turns: int = 500, *, participants: int = PARTICIPANTS, database_url: str
             [t for t, k in zip(full_times, kinds, strict=True) if k == kind]) * 1000, 3)
            for kind in ("done", "answer", "journal")},
         **counts,
+        **trips,
+        "baseline_round_trips": 0,
     }
     if memory:
         result.update(
@@ -274,9 +306,26 @@ def report(result: dict) -> None:
     bench.print_table(rows, header=("", "baseline", "webhook", "ratio"))
     print(f"median by text: DONE {r['done_median_ms']:.2f} ms, journal answer "
           f"{r['answer_median_ms']:.2f} ms, JOURNAL {r['journal_median_ms']:.2f} ms")
+    print(f"database round trips per turn (median; the bare route makes none): DONE "
+          f"{r['done_round_trips']}, journal answer {r['answer_round_trips']}, JOURNAL "
+          f"{r['journal_round_trips']}")
+    for kind, label in (("answer", "a journal answer"), ("done", "DONE")):
+        print(f"  {label}: " + ", ".join(compress(r[f"{kind}_trace"])))
     print(f"stored: {r['journal_entries']} journal entries, {r['sessions_done']} sessions done, "
           f"{r['inbound_processed']} inbound texts processed; "
           f"{r['turns_without_reply']} timed turns without a reply")
+
+
+def compress(trace: list[str]) -> list[str]:
+    """A statement trace with repeats folded: ['INSERT messages x3', ...]."""
+    folded: list[str] = []
+    count = 0
+    for n, label in enumerate(trace):
+        count += 1
+        if n + 1 == len(trace) or trace[n + 1] != label:
+            folded.append(label if count == 1 else f"{label} x{count}")
+            count = 0
+    return folded
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from bot.logsafe import mask_phone
 from bot.sms import SendError
@@ -145,13 +145,27 @@ def _wait_for_slot(services, wait: float) -> None:
         log.warning("rate limit unavailable; paging without it")
 
 
+def due_alert_ids(db, now: datetime) -> list[int]:
+    """In db's transaction: open alerts whose first page was lost or whose re-page is due.
+
+    The same back-off as next_page_at(), in SQL: after round 1 wait 15 min, after round
+    2 wait 30 min, after round 3 and later wait an hour.
+    """
+    first, second, later = REPAGE_BACKOFF[0], REPAGE_BACKOFF[1], REPAGE_EVERY
+    return list(db.scalars(select(Alert.id).where(
+        Alert.status == "open",
+        or_(
+            (Alert.last_paged_at.is_(None)) & (Alert.created_at < now - FIRST_PAGE_GRACE),
+            (Alert.page_count <= 1) & (Alert.last_paged_at <= now - first),
+            (Alert.page_count == 2) & (Alert.last_paged_at <= now - second),
+            (Alert.page_count >= len(REPAGE_BACKOFF)) & (Alert.last_paged_at <= now - later),
+        ))))
+
+
 def page_due(services, now: datetime, *, enqueue: bool) -> list[int]:
     """Open alerts whose first page was lost or whose (backed-off) re-page is due."""
     with services.db.session() as db:
-        alerts = db.scalars(select(Alert).where(Alert.status == "open")).all()
-        ids = [a.id for a in alerts if (
-            a.created_at < now - FIRST_PAGE_GRACE if a.last_paged_at is None
-            else next_page_at(a) <= now)]
+        ids = due_alert_ids(db, now)
     for alert_id in ids:
         if enqueue:
             from bot import jobs

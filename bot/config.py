@@ -1,14 +1,19 @@
 """Settings from the environment (and a `.env` file), in one place.
 
-Every setting is documented in the README's Configuration table. Nothing is
-read at import time: `Settings.from_env()` is called by the app factory.
+Each setting is declared once, as a `Settings` field: name, type, default,
+environment variable and meaning. `from_env`, `to_env` and the README's
+configuration table come from those declarations (`python -m bot.settings_doc`
+prints the table, `--write` puts it in README.md; a test checks the README holds it). Nothing is read
+at import time: `Settings.from_env()` is called by the app factory.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
@@ -39,6 +44,21 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _lower(value: str) -> str:
+    """A case-insensitive choice, stored lower-case."""
+    return value.lower()
+
+
+def _numbers(value: str) -> tuple[str, ...]:
+    """A comma-separated list of phone numbers."""
+    return tuple(n.strip() for n in value.split(",") if n.strip())
+
+
+def _join(value: tuple[str, ...]) -> str:
+    """The comma-separated form of a list (inverse of _numbers)."""
+    return ",".join(value)
+
+
 DEV_CLOCK_FILE = "clock"
 """Development's shared clock under instance/ (absent: the real time; see bot/clock.py)."""
 
@@ -50,41 +70,175 @@ def _dev_clock_file(bot_env: str | None, instance: str) -> str:
     return str(Path(instance) / DEV_CLOCK_FILE)
 
 
+def _default_clock_file(values: dict) -> str:
+    """CLOCK_FILE unset: development's shared clock file, else none (the real time)."""
+    return _dev_clock_file(values["env"], values["instance_path"])
+
+
+def _default_redis_url(values: dict) -> str:
+    """REDIS_URL unset: the Redis `make run` published for this instance, if any."""
+    return published_redis_url(values["instance_path"], values["env"])
+
+
+def _flag(value: bool) -> str:
+    """A boolean setting as the environment writes it (inverse of _bool)."""
+    return "1" if value else ""
+
+
+def _default_database(values: dict) -> str:
+    """SQLite under the instance folder, when DATABASE_URL is not set."""
+    return f"sqlite:///{Path(values['instance_path']) / 'bot.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """How one Settings field is read from and written to the environment, and documented."""
+
+    name: str  # the environment variable
+    meaning: str  # the README's "Meaning" column
+    parse: Callable[[str], Any] = str  # a non-empty value -> the field's value
+    dump: Callable[[Any], str] = str  # the field's value -> what parse reads back
+    shown_default: str | None = None  # README "Default" text; None: the field's default
+    fallback: Callable[[dict], Any] | None = None  # unset: computed from earlier fields
+
+
+def setting(env: str, meaning: str, default: Any = "", *, shown_default: str | None = None,
+            parse: Callable[[str], Any] = str, dump: Callable[[Any], str] = str,
+            fallback: Callable[[dict], Any] | None = None):
+    """A Settings field read from `env`: its one declaration (see Settings)."""
+    var = EnvVar(env, meaning, parse, dump, shown_default, fallback)
+    if isinstance(default, tuple):
+        return field(default_factory=lambda: default, metadata={"env": var})
+    return field(default=default, metadata={"env": var})
+
+
+DEFAULT_CLINIC_CONTACT = "your care team"
+"""CLINIC_CONTACT's default: the words, not a way to reach anyone (production refuses it)."""
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything the bot can be configured with."""
+    """Everything the bot can be configured with.
 
-    env: str = "development"  # BOT_ENV: development | production | test
-    instance_path: str = str(DEFAULT_INSTANCE)
-    database_url: str = ""
-    redis_url: str = ""  # empty: start an embedded Redis under instance/
-    twilio_account_sid: str = ""
-    twilio_auth_token: str = ""
-    twilio_from_number: str = ""
-    twilio_messaging_service_sid: str = ""
-    twilio_api_base_url: str = ""
-    public_base_url: str = ""
-    sms_backend: str = ""  # twilio | console; default twilio when credentials are set
-    clinic_name: str = "your clinic"
-    clinic_contact: str = "your care team"
-    program_name: str = "Integration Companion"
-    default_region: str = "US"
-    default_timezone: str = "America/New_York"
-    journal_encryption_key: str = ""
-    phone_hash_key: str = ""
-    clock_file: str = ""  # tests and demos only: read "now" from this file
-    secret_key: str = ""  # signs journal links and form sessions; dev: instance/secret.key
-    care_team_numbers: tuple[str, ...] = field(default_factory=tuple)
-    sms_max_per_second: float = 1.0
-    log_level: str = "INFO"
-    queue_name: str = "integration-bot"
-    care_color: str = "#2f6f73"  # CARE_COLOR: the console's accent colour
-    care_silent_after: int = 3  # CARE_SILENT_AFTER: unanswered nudges before "stopped replying"
-    journal_share_default: bool = False  # JOURNAL_SHARE_DEFAULT: care team sees journals
-    proxy_hops: int = 0  # PROXY_HOPS: trusted reverse proxies in front of the web process
-    allow_unsigned_webhooks: bool = False  # development only: accept unsigned webhooks
-    safety_check_timeout_minutes: int = 30  # no answer to the safety question: page
-    spool_path: str = ""  # append-only inbound spool when the database and Redis are down
+    Each setting is declared once, here: attribute name, type, default, environment
+    variable and meaning. `from_env`, `to_env` and the README's configuration table
+    (`python -m bot.settings_doc`) are derived from these lines, and
+    tests/test_config.py fails when the README's table disagrees. Adding a setting is
+    a one-line change: one `name: type = setting("ENV_VAR", "meaning", default)` line
+    here, then `python -m bot.settings_doc --write` for the README table. An unset or
+    empty variable means the default.
+    """
+
+    env: str = setting("BOT_ENV", "`production` enforces the checks above; `test` for the suite",
+                       "development", parse=_lower)
+    database_url: str = setting(
+        "DATABASE_URL",
+        "SQLAlchemy URL; PostgreSQL as `postgresql+psycopg://user@host/db`",
+        shown_default="`sqlite:///instance/bot.sqlite3`", fallback=_default_database)
+    redis_url: str = setting(
+        "REDIS_URL", "Redis for RQ jobs and the shared send-rate limit",
+        shown_default="embedded under `instance/redis/` (`make run` only; other commands "
+                      "read its URL from `instance/redis.url`)",
+        fallback=_default_redis_url)
+    twilio_account_sid: str = setting("TWILIO_ACCOUNT_SID", "Twilio account")
+    twilio_auth_token: str = setting(
+        "TWILIO_AUTH_TOKEN",
+        "Signs webhooks and authenticates API calls; required in production",
+        shown_default="dev: generated in `instance/webhook_token.key`")
+    allow_unsigned_webhooks: bool = setting(
+        "ALLOW_UNSIGNED_WEBHOOKS",
+        "`1` accepts webhook requests with no signature (development only; production "
+        "refuses to start)",
+        False, shown_default="off", parse=_bool, dump=_flag)
+    twilio_from_number: str = setting("TWILIO_FROM_NUMBER", "Sending number (E.164) ...")
+    twilio_messaging_service_sid: str = setting("TWILIO_MESSAGING_SERVICE_SID",
+                                                "... or a Messaging Service")
+    twilio_api_base_url: str = setting(
+        "TWILIO_API_BASE_URL",
+        "Send the SDK's REST calls elsewhere (a staging or the local fake server, "
+        "`python -m bot.fake_twilio`)")
+    public_base_url: str = setting(
+        "PUBLIC_BASE_URL", "The URL Twilio calls; used for signatures and status callbacks",
+        parse=lambda value: value.rstrip("/"))
+    sms_backend: str = setting("SMS_BACKEND", "`twilio` or `console` (prints texts)",
+                               shown_default="`twilio` with credentials, else `console`",
+                               parse=_lower)
+    sms_max_per_second: float = setting(
+        "SMS_MAX_PER_SECOND",
+        "Sender throughput, enforced across all workers and hosts "
+        "(US long code: 1; toll-free: 3; short code: 100)",
+        1.0, shown_default="`1`", parse=float, dump=repr)
+    clinic_name: str = setting("CLINIC_NAME", "In the invitation and HELP", "your clinic")
+    clinic_contact: str = setting(
+        "CLINIC_CONTACT",
+        "Phone, email or URL in HELP, urgent and low-mood replies (\"your care team at "
+        "...\"); required in production",
+        "your care team")
+    program_name: str = setting("PROGRAM_NAME", "The program's name in texts (CTIA)",
+                                "Integration Companion")
+    care_team_numbers: tuple[str, ...] = setting(
+        "CARE_TEAM_NUMBERS",
+        "Comma-separated E.164 numbers paged for crisis, urgent and safety-check alerts; "
+        "required in production",
+        (), parse=_numbers, dump=_join)
+    safety_check_timeout_minutes: int = setting(
+        "SAFETY_CHECK_TIMEOUT_MINUTES",
+        "An unanswered safety question pages the care team after this long", 30, parse=int)
+    spool_path: str = setting(
+        "SPOOL_PATH",
+        "Append-only file for inbound texts when the database and Redis are both down "
+        "(replayed by the clock process on the same host)",
+        shown_default="`instance/spool/inbound.jsonl`")
+    journal_encryption_key: str = setting(
+        "JOURNAL_ENCRYPTION_KEY",
+        "Comma-separated Fernet keys, newest first; required in production",
+        shown_default="dev: generated in `instance/journal.key`")
+    phone_hash_key: str = setting(
+        "PHONE_HASH_KEY",
+        "Secret for the keyed hash used to look numbers up; required in production, "
+        "never rotate",
+        shown_default="dev: generated in `instance/phone_hash.key`")
+    default_region: str = setting("DEFAULT_REGION",
+                                  "Region for numbers typed without a country code", "US")
+    default_timezone: str = setting("DEFAULT_TIMEZONE", "When a number's zone can't be guessed",
+                                    "America/New_York")
+    instance_path: str = setting("INSTANCE_PATH",
+                                 "Where SQLite, dev keys and the embedded Redis live",
+                                 str(DEFAULT_INSTANCE), shown_default="`./instance`")
+    log_level: str = setting("LOG_LEVEL", "Python logging level", "INFO")
+    queue_name: str = setting("RQ_QUEUE", "RQ queue name", "integration-bot")
+    clock_file: str = setting(
+        "CLOCK_FILE",
+        "Read \"now\" from this file: an ISO-8601 instant with offset (time stands still, "
+        "`2026-11-23T15:00:00+00:00`) or signed seconds ahead of the real time (time runs "
+        "on, `+86400`); no file means the real time. Written atomically by the simulator "
+        "and `flask --app bot clock set/advance`; a reader that finds it empty or "
+        "half-written reads again, then keeps the last time it read. Refused in production",
+        shown_default="development: `instance/clock`", fallback=_default_clock_file)
+    secret_key: str = setting(
+        "SECRET_KEY",
+        "Signs journal links, page forms (CSRF) and care console sessions; required in "
+        "production (32+ characters, e.g. `python -c \"import secrets; "
+        "print(secrets.token_urlsafe(48))\"`). Changing it ends every open journal link "
+        "and console session",
+        shown_default="dev: generated in `instance/secret.key`")
+    care_color: str = setting("CARE_COLOR",
+                              "The console's accent colour (with `CLINIC_NAME` in its header)",
+                              "#2f6f73")
+    care_silent_after: int = setting(
+        "CARE_SILENT_AFTER",
+        "The Now page lists an active participant as \"stopped replying\" after this many "
+        "unanswered nudges in a row",
+        3, parse=int)
+    journal_share_default: bool = setting(
+        "JOURNAL_SHARE_DEFAULT",
+        "Whether the care team sees journal answers of participants who never texted SHARE",
+        False, shown_default="off", parse=_bool, dump=_flag)
+    proxy_hops: int = setting(
+        "PROXY_HOPS",
+        "Reverse proxies in front of `web` whose `X-Forwarded-*` headers are trusted "
+        "(client address for sign-in throttling)",
+        0, parse=int)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -93,73 +247,23 @@ class Settings:
             from dotenv import dotenv_values
 
             environ = {**dotenv_values(PROJECT_ROOT / ".env"), **os.environ}
-        env = environ.get
-        instance = env("INSTANCE_PATH") or str(DEFAULT_INSTANCE)
-        return cls(
-            env=(env("BOT_ENV") or "development").lower(),
-            instance_path=instance,
-            database_url=env("DATABASE_URL") or f"sqlite:///{Path(instance) / 'bot.sqlite3'}",
-            redis_url=env("REDIS_URL") or published_redis_url(instance, env("BOT_ENV")),
-            twilio_account_sid=env("TWILIO_ACCOUNT_SID") or "",
-            twilio_auth_token=env("TWILIO_AUTH_TOKEN") or "",
-            twilio_from_number=env("TWILIO_FROM_NUMBER") or "",
-            twilio_messaging_service_sid=env("TWILIO_MESSAGING_SERVICE_SID") or "",
-            twilio_api_base_url=env("TWILIO_API_BASE_URL") or "",
-            public_base_url=(env("PUBLIC_BASE_URL") or "").rstrip("/"),
-            sms_backend=(env("SMS_BACKEND") or "").lower(),
-            clinic_name=env("CLINIC_NAME") or cls.clinic_name,
-            clinic_contact=env("CLINIC_CONTACT") or cls.clinic_contact,
-            program_name=env("PROGRAM_NAME") or cls.program_name,
-            default_region=env("DEFAULT_REGION") or cls.default_region,
-            default_timezone=env("DEFAULT_TIMEZONE") or cls.default_timezone,
-            journal_encryption_key=env("JOURNAL_ENCRYPTION_KEY") or "",
-            phone_hash_key=env("PHONE_HASH_KEY") or "",
-            clock_file=env("CLOCK_FILE") or _dev_clock_file(env("BOT_ENV"), instance),
-            secret_key=env("SECRET_KEY") or "",
-            care_team_numbers=tuple(
-                n.strip() for n in (env("CARE_TEAM_NUMBERS") or "").split(",") if n.strip()
-            ),
-            sms_max_per_second=float(env("SMS_MAX_PER_SECOND") or 1.0),
-            log_level=env("LOG_LEVEL") or "INFO",
-            queue_name=env("RQ_QUEUE") or cls.queue_name,
-            care_color=env("CARE_COLOR") or cls.care_color,
-            care_silent_after=int(env("CARE_SILENT_AFTER") or cls.care_silent_after),
-            journal_share_default=_bool(env("JOURNAL_SHARE_DEFAULT")),
-            proxy_hops=int(env("PROXY_HOPS") or 0),
-            allow_unsigned_webhooks=_bool(env("ALLOW_UNSIGNED_WEBHOOKS")),
-            safety_check_timeout_minutes=int(env("SAFETY_CHECK_TIMEOUT_MINUTES")
-                                             or cls.safety_check_timeout_minutes),
-            spool_path=env("SPOOL_PATH") or "",
-        )
+        values: dict[str, Any] = {}
+        # Fallbacks may read other fields (DATABASE_URL's reads INSTANCE_PATH): those last.
+        for f in sorted(fields(cls), key=lambda f: f.metadata["env"].fallback is not None):
+            var = f.metadata["env"]
+            raw = environ.get(var.name)
+            if raw:
+                values[f.name] = var.parse(raw)
+            elif var.fallback is not None:
+                values[f.name] = var.fallback(values)
+            else:
+                values[f.name] = f.default_factory() if callable(f.default_factory) else f.default
+        return cls(**values)
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes from_env() rebuild these settings (for worker processes)."""
-        return {
-            "BOT_ENV": self.env, "INSTANCE_PATH": self.instance_path,
-            "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
-            "TWILIO_ACCOUNT_SID": self.twilio_account_sid,
-            "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
-            "TWILIO_FROM_NUMBER": self.twilio_from_number,
-            "TWILIO_MESSAGING_SERVICE_SID": self.twilio_messaging_service_sid,
-            "TWILIO_API_BASE_URL": self.twilio_api_base_url,
-            "PUBLIC_BASE_URL": self.public_base_url, "SMS_BACKEND": self.sms_backend,
-            "CLINIC_NAME": self.clinic_name, "CLINIC_CONTACT": self.clinic_contact,
-            "PROGRAM_NAME": self.program_name, "DEFAULT_REGION": self.default_region,
-            "DEFAULT_TIMEZONE": self.default_timezone,
-            "JOURNAL_ENCRYPTION_KEY": self.journal_encryption_key,
-            "PHONE_HASH_KEY": self.phone_hash_key, "CLOCK_FILE": self.clock_file,
-            "SECRET_KEY": self.secret_key,
-            "CARE_TEAM_NUMBERS": ",".join(self.care_team_numbers),
-            "SMS_MAX_PER_SECOND": repr(self.sms_max_per_second),
-            "LOG_LEVEL": self.log_level, "RQ_QUEUE": self.queue_name,
-            "CARE_COLOR": self.care_color,
-            "CARE_SILENT_AFTER": str(self.care_silent_after),
-            "JOURNAL_SHARE_DEFAULT": "1" if self.journal_share_default else "0",
-            "PROXY_HOPS": str(self.proxy_hops),
-            "ALLOW_UNSIGNED_WEBHOOKS": "1" if self.allow_unsigned_webhooks else "",
-            "SAFETY_CHECK_TIMEOUT_MINUTES": str(self.safety_check_timeout_minutes),
-            "SPOOL_PATH": self.spool_path,
-        }
+        return {f.metadata["env"].name: f.metadata["env"].dump(getattr(self, f.name))
+                for f in fields(self)}
 
     def with_overrides(self, overrides: dict | None) -> Settings:
         """A copy with the given fields replaced (unknown names are an error)."""
@@ -224,6 +328,16 @@ class Settings:
         if not self.care_team_numbers:
             gaps.append("CARE_TEAM_NUMBERS (nobody would be paged about a crisis)")
         contact = self.clinic_contact.strip()
-        if not contact or contact.casefold() == Settings.clinic_contact.casefold():
+        if not contact or contact.casefold() == DEFAULT_CLINIC_CONTACT.casefold():
             gaps.append("CLINIC_CONTACT (a phone, email or URL participants can reach)")
         return gaps
+
+
+PROCESS_VARIABLES: tuple[tuple[str, str, str], ...] = (
+    ("`PORT`, `WEB_CONCURRENCY`", "`5000`, `2`", "gunicorn bind port and worker processes"),
+    ("`BIND_ADDRESS`", "`127.0.0.1`", "Address gunicorn binds (Procfile `web`); `0.0.0.0` to "
+     "accept connections from other machines"),
+    ("`BOT_OPERATOR`", "OS user", "Name written to the audit log by operator commands"),
+)
+"""Variables read outside Settings (the Procfile's gunicorn line, bot/cli.py), as README
+rows: (variable, default, meaning)."""

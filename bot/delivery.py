@@ -348,7 +348,7 @@ def record_status(services, sid: str, status: str, error_code: int | None) -> bo
     """Apply Twilio's delivery report to the message (and scheduled row) with this SID."""
     now = services.clock.now()
     with services.db.session() as db:
-        message = db.scalars(select(Message).where(Message.twilio_sid == sid)).first()
+        message = db.scalars(select(Message).where(Message.twilio_sid == sid).limit(1)).first()
         if message is None:
             return False
         if STATUS_RANK.get(status, -1) >= STATUS_RANK.get(message.status, -1):

@@ -84,6 +84,25 @@ def _enqueue(services, func, *args, job_id: str | None = None) -> None:
                            result_ttl=60, failure_ttl=24 * 3600)
 
 
+def _job(services, func, *args):
+    """The data of one job for enqueue_many (same options as _enqueue)."""
+    return services.queue.prepare_data(func, args, timeout=JOB_TIMEOUT, result_ttl=60,
+                                       failure_ttl=24 * 3600)
+
+
+def enqueue_dispatch(services, batches: list[list[int]], inbound_ids: list[int],
+                     outbound_ids: list[int], alert_ids: list[int]) -> None:
+    """A clock pass's hand-over in one Redis pipeline: scheduled batches, inbound retries
+    (one job each), lost REST replies (one job) and due care-team pages (one job each)."""
+    work = [_job(services, send_scheduled, ids) for ids in batches if ids]
+    work += [_job(services, retry_inbound, message_id) for message_id in inbound_ids]
+    if outbound_ids:
+        work.append(_job(services, send_outbound, outbound_ids))
+    work += [_job(services, page_alert, alert_id) for alert_id in alert_ids]
+    if work:
+        services.queue.enqueue_many(work)
+
+
 def enqueue_scheduled(services, ids: list[int]) -> None:
     """Hand due scheduled rows to a worker."""
     _enqueue(services, send_scheduled, ids)

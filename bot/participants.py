@@ -32,7 +32,7 @@ def find(db: DbSession, phone: str, key: bytes, *, lock: bool = False) -> Partic
     query = select(Participant).where(Participant.phone_hash == hash_phone(phone, key))
     if lock:
         query = query.with_for_update()
-    return db.scalars(query).first()
+    return db.scalars(query.limit(1)).first()
 
 
 def create(db: DbSession, address: Address, key: bytes, now: datetime, *,
@@ -68,7 +68,7 @@ def open_session(db: DbSession, participant: Participant, now: datetime) -> Sess
     session = db.scalars(
         select(Session)
         .where(Session.participant_id == participant.id, Session.done_at.is_(None))
-        .order_by(Session.id.desc())
+        .order_by(Session.id.desc()).limit(1)
     ).first()
     if session is None:
         return None
@@ -93,7 +93,7 @@ def last_done_session(db: DbSession, participant: Participant) -> Session | None
     return db.scalars(
         select(Session)
         .where(Session.participant_id == participant.id, Session.done_at.is_not(None))
-        .order_by(Session.done_at.desc(), Session.id.desc())
+        .order_by(Session.done_at.desc(), Session.id.desc()).limit(1)
     ).first()
 
 

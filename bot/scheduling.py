@@ -12,7 +12,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, literal_column, or_, select, union_all, update
 
 from bot import participants as people
 from bot import safety_checks, spool
@@ -164,32 +164,93 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
 # ---------------------------------------------------------------- dispatch
 
 
+def _const(value: str):
+    """A status written into the SQL as a constant, so the clock's partial indexes match.
+
+    PostgreSQL (under a generic plan) and SQLite can only prove a partial index's
+    predicate from constants in the query, not from bound parameters.
+    """
+    if not value.isidentifier():
+        raise ValueError(f"not a status name: {value!r}")
+    return literal_column(f"'{value}'")
+
+
+def _pending():
+    """A pending timer (matches ix_scheduled_pending_due)."""
+    return ScheduledMessage.status == _const("pending")
+
+
+def _due(now: datetime):
+    """The condition of a pending row whose time has come."""
+    return and_(_pending(), ScheduledMessage.due_at <= now)
+
+
+def _inbound_waiting(now: datetime):
+    """Inbound texts stored but never answered (matches ix_messages_inbound_waiting)."""
+    return and_(Message.direction == _const("in"),
+                Message.status.in_([_const("received"), _const("failed")]),
+                Message.updated_at < now - INBOUND_RETRY_AFTER)
+
+
+def _outbound_queued(now: datetime):
+    """Replies queued for the REST API (matches ix_messages_outbound_queued)."""
+    return and_(Message.direction == _const("out"), Message.status == _const("queued"),
+                Message.updated_at < now - INBOUND_RETRY_AFTER)
+
+
+def handover_cap(rate_per_second: float) -> int:
+    """Most due rows waiting in RQ at once: HANDOVER_SECONDS of sending, at least a batch."""
+    return max(BATCH_SIZE, int(rate_per_second * HANDOVER_SECONDS))
+
+
+def release_leases(db, now: datetime) -> int:
+    """In db's transaction: rows whose worker died mid-send go back to pending."""
+    result = db.execute(update(ScheduledMessage).where(  # found through ix_scheduled_due
+        ScheduledMessage.status == _const("sending"), ScheduledMessage.lease_until < now,
+    ).values(status="pending", lease_until=None, enqueued_at=None, updated_at=now)
+        .execution_options(synchronize_session=False))  # no ORM objects to refresh
+    return result.rowcount or 0
+
+
 def release_expired_leases(services, now: datetime) -> int:
     """Rows claimed by a worker that died mid-send go back to pending."""
     with services.db.session() as db:
-        result = db.execute(update(ScheduledMessage).where(
-            ScheduledMessage.status == "sending", ScheduledMessage.lease_until < now,
-        ).values(status="pending", lease_until=None, enqueued_at=None, updated_at=now))
-        return result.rowcount or 0
+        return release_leases(db, now)
+
+
+def claim_due(db, now: datetime, cap: int, limit: int = DISPATCH_LIMIT) -> list[int]:
+    """In db's transaction, one statement: mark due rows handed over; their ids in due order.
+
+    Rows handed over less than REQUEUE_AFTER ago and still pending count as waiting
+    in RQ; the pass tops them up to `cap` (at most `limit`). On PostgreSQL the picked
+    rows are locked with SKIP LOCKED, so two clocks never hand over the same row in the
+    same pass; SQLite's BEGIN IMMEDIATE already serialises writers.
+    """
+    cutoff = now - REQUEUE_AFTER
+    waiting = func.count()
+    room = (select(case((waiting >= cap, 0), (cap - waiting > limit, limit),
+                        else_=cap - waiting))
+            .select_from(ScheduledMessage)
+            .where(_due(now), ScheduledMessage.enqueued_at >= cutoff)
+            .scalar_subquery())
+    picked = (select(ScheduledMessage.id)
+              .where(_due(now), or_(ScheduledMessage.enqueued_at.is_(None),
+                                    ScheduledMessage.enqueued_at < cutoff))
+              .order_by(ScheduledMessage.due_at, ScheduledMessage.id)
+              .limit(room)
+              .with_for_update(skip_locked=True))
+    rows = db.execute(update(ScheduledMessage).where(ScheduledMessage.id.in_(picked))
+                      .values(enqueued_at=now)
+                      .returning(ScheduledMessage.id, ScheduledMessage.due_at)
+                      .execution_options(synchronize_session=False)).all()
+    return [row.id for row in sorted(rows, key=lambda r: (r.due_at, r.id))]
 
 
 def due_ids(services, now: datetime, limit: int = DISPATCH_LIMIT) -> list[int]:
     """Pending rows that are due and not handed to RQ recently; marks them handed over."""
-    rate = services.settings.sms_max_per_second
+    cap = handover_cap(services.settings.sms_max_per_second)
     with services.db.session() as db:
-        waiting = db.scalar(select(func.count()).select_from(ScheduledMessage).where(
-            _due(now), ScheduledMessage.enqueued_at >= now - REQUEUE_AFTER))
-        room = min(limit, max(BATCH_SIZE, int(rate * HANDOVER_SECONDS)) - waiting)
-        if room <= 0:
-            return []
-        ids = list(db.scalars(select(ScheduledMessage.id).where(_due(now), or_(
-            ScheduledMessage.enqueued_at.is_(None),
-            ScheduledMessage.enqueued_at < now - REQUEUE_AFTER,
-        )).order_by(ScheduledMessage.due_at, ScheduledMessage.id).limit(room)))
-        if ids:
-            db.execute(update(ScheduledMessage).where(ScheduledMessage.id.in_(ids))
-                       .values(enqueued_at=now))
-        return ids
+        return claim_due(db, now, cap, limit)
 
 
 def all_due_ids(services, now: datetime, limit: int = DISPATCH_LIMIT) -> list[int]:
@@ -200,50 +261,54 @@ def all_due_ids(services, now: datetime, limit: int = DISPATCH_LIMIT) -> list[in
                                .limit(limit)))
 
 
-def _due(now: datetime):
-    """The condition of a pending row whose time has come."""
-    return and_(ScheduledMessage.status == "pending", ScheduledMessage.due_at <= now)
-
-
 def batch_size(rate_per_second: float) -> int:
     """Ids per job: BATCH_SECONDS of sending at the rate limit, 1 to BATCH_SIZE."""
     return max(1, min(BATCH_SIZE, int(rate_per_second * BATCH_SECONDS)))
 
 
+def stuck_messages(db, now: datetime) -> tuple[list[int], list[int]]:
+    """In db's transaction, one query: (unanswered inbound ids, lost REST reply ids)."""
+    rows = db.execute(union_all(
+        select(Message.id, Message.direction).where(_inbound_waiting(now)),
+        select(Message.id, Message.direction).where(_outbound_queued(now)),
+    )).all()
+    inbound = sorted(row.id for row in rows if row.direction == "in")
+    outbound = sorted(row.id for row in rows if row.direction == "out")
+    return inbound, outbound
+
+
 def stuck_inbound_ids(services, now: datetime) -> list[int]:
     """Inbound texts that were stored but never answered (crash or lost job)."""
     with services.db.session() as db:
-        return list(db.scalars(select(Message.id).where(
-            Message.direction == "in", Message.status.in_(("received", "failed")),
-            Message.updated_at < now - INBOUND_RETRY_AFTER)))
+        return list(db.scalars(select(Message.id).where(_inbound_waiting(now))))
 
 
 def stuck_outbound_ids(services, now: datetime) -> list[int]:
     """Replies queued for the REST API whose job was lost."""
     with services.db.session() as db:
-        return list(db.scalars(select(Message.id).where(
-            Message.direction == "out", Message.status == "queued",
-            Message.updated_at < now - INBOUND_RETRY_AFTER)))
+        return list(db.scalars(select(Message.id).where(_outbound_queued(now))))
 
 
 def dispatch_due(services, now: datetime | None = None) -> int:
-    """One scheduler pass: free dead leases, hand due rows and stuck work to RQ."""
+    """One scheduler pass: free dead leases, hand due rows and stuck work to RQ.
+
+    The database part is one transaction of four statements (leases, due rows, stuck
+    texts, alerts to page again); the hand-over is one Redis pipeline, after the commit.
+    """
     from bot import alerts, jobs
 
     now = now or services.clock.now()
-    release_expired_leases(services, now)
-    ids = due_ids(services, now)
-    size = batch_size(services.settings.sms_max_per_second)
-    for start in range(0, len(ids), size):
-        jobs.enqueue_scheduled(services, ids[start:start + size])
-    for message_id in stuck_inbound_ids(services, now):
-        jobs.enqueue_inbound_retry(services, message_id)
-    stuck = stuck_outbound_ids(services, now)
-    if stuck:
-        jobs.enqueue_outbound(services, stuck)
-    alerts.page_due(services, now, enqueue=True)
-    safety_checks.page_unanswered(services, now)
-    spool.replay(services)
+    rate = services.settings.sms_max_per_second
+    with services.db.session() as db:
+        release_leases(db, now)
+        ids = claim_due(db, now, handover_cap(rate))
+        inbound, outbound = stuck_messages(db, now)
+        pages = alerts.due_alert_ids(db, now)
+    size = batch_size(rate)
+    batches = [ids[start:start + size] for start in range(0, len(ids), size)]
+    jobs.enqueue_dispatch(services, batches, inbound, outbound, pages)
+    safety_checks.page_unanswered(services, now)  # questions nobody answered in time
+    spool.replay(services)  # texts kept while the database was away
     return len(ids)
 
 

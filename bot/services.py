@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from bot.clock import Clock, FileClock, SystemClock
-from bot.config import ConfigError, Settings
+from bot.config import DEFAULT_CLINIC_CONTACT, ConfigError, Settings
 from bot.crypto import Keyring, load_or_create_dev_key, set_keyring
 from bot.storage import Database
 from flows import loader
@@ -91,7 +91,7 @@ class Services:
 def care_team_phrase(contact: str) -> str:
     """'your care team at 555-0100', or just 'your care team' when no real contact is set."""
     contact = (contact or "").strip()
-    if not contact or contact.casefold() == Settings.clinic_contact.casefold():
+    if not contact or contact.casefold() == DEFAULT_CLINIC_CONTACT.casefold():
         return "your care team"
     return f"your care team at {contact}"
 

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from bench import send_rate, webhook_turn
+from bench import clock_scale, send_rate, webhook_turn
 
 pytestmark = pytest.mark.integration
 
@@ -58,3 +58,25 @@ def test_webhook_answers_every_turn_and_stores_the_journal(db):
     assert result["inbound_processed"] == 2 * 5 + 28
     assert result["sessions_done"] == 4
     assert result["journal_entries"] == 4 * 5
+
+
+def test_webhook_bench_traces_the_round_trips_of_each_kind_of_turn(db):
+    result = webhook_turn.run(8, participants=2, database_url=db.url, fresh_schema=False,
+                              memory=False)
+    for kind in ("done", "answer", "journal"):
+        assert result[f"{kind}_round_trips"] > 0
+        assert "COMMIT" in result[f"{kind}_trace"]
+    assert any(label.startswith("INSERT scheduled_messages") for label in result["done_trace"])
+
+
+def test_dispatch_bench_hands_every_due_row_over_in_every_pass(db, redis_url):
+    result = clock_scale.run(timers=300, messages=300, due=60, passes=2, conversations=1,
+                             database_url=db.url, redis_url=redis_url, fresh_schema=False,
+                             seed_participants_count=50)
+    assert clock_scale.correct(result)
+    for phase in ("small", "large_without_indexes", "large"):
+        for implementation in ("new", "old"):
+            # 60 due at 6 texts/s: batches of 30 (5 s of sending), two jobs per pass.
+            assert result[phase]["dispatch"][implementation]["jobs_per_pass"] == [2]
+        assert result[phase]["dispatch"]["new"]["redis_round_trips"] == 1
+    assert result["small"]["turns_without_reply"] == result["large"]["turns_without_reply"] == 0

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -214,3 +215,26 @@ def test_sender_errors_retry_or_stop(rq_services, fake_twilio, clock_file):
     scheduling.dispatch_due(rq_services)
     work_in_process(rq_services)
     assert statuses(rq_services)[second] == "sent"
+
+
+def test_a_care_team_page_lost_with_redis_is_sent_by_the_clock_once(
+        rq_settings, db, redis_conn, clock_file, fake_twilio, client_for):
+    care_team = "+15557654321"
+    services = build_services(replace(rq_settings, care_team_numbers=(care_team,)),
+                              clock=clock_file, db=db)
+    jobs.use_services(services)
+    try:
+        phone = Phone(client_for(services))
+        enroll(phone.client, services, phone)
+        assert "988" in " ".join(phone.text("I took the whole bottle of pills"))
+        redis_conn.flushall()  # the page's job is lost before any worker ran it
+        clock_file.set(START + timedelta(minutes=1))
+        scheduling.dispatch_due(services)
+        work_in_process(services)
+        scheduling.dispatch_due(services)  # the next pass does not page again
+        work_in_process(services)
+    finally:
+        jobs.use_services(None)
+    pages = [m for m in fake_twilio.messages if m["to"] == care_team]
+    assert len(pages) == 1
+    assert "CRISIS" in pages[0]["body"] and "pills" not in pages[0]["body"]

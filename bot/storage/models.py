@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -149,11 +150,34 @@ class JournalEntry(Base):
     session: Mapped[Session] = relationship(back_populates="entries")
 
 
+def partial_index(name: str, *columns: str, where: str) -> Index:
+    """An index over only the rows matching `where` (PostgreSQL and SQLite alike).
+
+    A query uses it only when its own WHERE repeats `where` with the same constants
+    written into the SQL (bot.scheduling does), not as bound parameters.
+    """
+    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))
+
+
+INBOUND_WAITING = "direction = 'in' AND status IN ('received', 'failed')"
+"""Inbound texts stored but not yet answered: the clock retries them (a handful at most)."""
+OUTBOUND_QUEUED = "direction = 'out' AND status = 'queued'"
+"""Replies waiting for the REST API: the clock re-drives them when their job was lost."""
+SCHEDULED_PENDING = "status = 'pending'"
+"""Timers not yet sent: the clock's due query reads them in due order."""
+
+
 class Message(Base):
     """A text in or out, with Twilio's SID and delivery status; body encrypted."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_participant_created", "participant_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_messages_participant_created", "participant_id", "created_at"),
+        # The clock's stuck-message queries read these each second: without them they
+        # scan every text ever sent (migration 0008).
+        partial_index("ix_messages_inbound_waiting", "updated_at", where=INBOUND_WAITING),
+        partial_index("ix_messages_outbound_queued", "updated_at", where=OUTBOUND_QUEUED),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
@@ -181,6 +205,9 @@ class ScheduledMessage(Base):
     __table_args__ = (
         UniqueConstraint("participant_id", "kind", "scope", name="uq_scheduled_key"),
         Index("ix_scheduled_due", "status", "due_at"),
+        # The dispatch pass reads due rows in (due_at, id) order from this one (migration
+        # 0008); expired leases are found through ix_scheduled_due (status = 'sending').
+        partial_index("ix_scheduled_pending_due", "due_at", "id", where=SCHEDULED_PENDING),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
