@@ -61,6 +61,13 @@ def spool_file(services) -> Path:
         "spool" / "inbound.jsonl"
 
 
+def file_waiting(services) -> bool:
+    """Whether this host's spool file (or one a crashed replay left) holds texts."""
+    path = spool_file(services)
+    return path.exists() or (path.parent.exists()
+                             and any(path.parent.glob(f"{path.name}.replaying-*")))
+
+
 def database_down(services, inbound: runner.Inbound, assessment, received_at: datetime,
                   reply_key) -> list[str]:
     """Spool the text, page the care team about a risky one; return the TwiML texts."""
