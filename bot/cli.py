@@ -20,6 +20,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from bot import participants as people
+from bot import safety_review
 from bot.phones import InvalidNumber, parse_address
 
 RUN_DUE_CHUNK = 500
@@ -272,13 +273,18 @@ def flows_check() -> None:
     from flows import loader
 
     problems = loader.check()
+    safety_problems, safety_summary = safety_review.safety_rule_problems()
+    problems += safety_problems
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
     if problems:
         sys.exit(1)
     defs = loader.load()
     click.echo(f"ok: {len(defs.flows)} flows, {len(defs.plans)} plans, "
-               f"{len(defs.messages)} messages")
+               f"{len(defs.messages)} messages, {safety_summary}")
+
+
+flows_cli.add_command(safety_review.safety_sheet)
 
 
 @click.group("alerts", cls=AppGroup, invoke_without_command=True)

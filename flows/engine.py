@@ -708,6 +708,9 @@ def _now_of(turn: _Turn) -> datetime:
 
 def _default_reply_key(assessment: Any) -> str:
     """Template key for an alerting assessment (when a custom assess is injected)."""
+    key = getattr(assessment, "reply_key", None)
+    if isinstance(key, str) and key:
+        return key
     if assessment.level == "crisis":
         return "safety.emergency" if assessment.category == "medical_emergency" else "safety.crisis"
     return "safety.urgent"

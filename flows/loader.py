@@ -53,7 +53,7 @@ ENGINE_MESSAGES = frozenset(
      "keep_going.yes", "keep_going.no", "mood.again", "therapy_booked.again",
      "keep_going.again", "delete.ask", "delete.done", "delete.kept",
      "session.saved", "session.skipped", "safety.crisis", "safety.emergency",
-     "safety.urgent", "safety.gentle", "optout.ask", "optout.ask.es", "optout.kept",
+     "safety.other_person", "safety.urgent", "safety.gentle", "optout.ask", "optout.ask.es", "optout.kept",
      "optout.kept.es", "stop.confirm.es", "help.es", "setting.pause", "setting.pause.es",
      "setting.time", "setting.time.es", "setting.kind", "setting.kind.es",
      "safety.crisis.told", "safety.emergency.told",

@@ -20,9 +20,10 @@ DATA = Path(__file__).resolve().parent / "data"
 TEMPLATES = ROOT / "flows" / "definitions" / "safety.toml"
 SAMPLE_CONTACT = "Dr Rivera's office 555-010-0199"  # 30 characters, the longest we allow for
 
-KEYS = ("safety.crisis", "safety.emergency", "safety.urgent", "safety.gentle",
-        "safety.crisis.told", "safety.emergency.told", "safety.urgent.told", "safety.check",
-        "safety.check_no", "safety.check_unclear", "safety.check_unclear.told",
+KEYS = ("safety.crisis", "safety.emergency", "safety.other_person", "safety.other_person.told",
+        "safety.urgent",
+        "safety.gentle", "safety.crisis.told", "safety.emergency.told", "safety.urgent.told",
+        "safety.check", "safety.check_no", "safety.check_unclear", "safety.check_unclear.told",
         "safety.check_repeat", "safety.check_repeat.told", "safety.suspended",
         "safety.plan_hint", "safety.plan_none")
 
@@ -78,6 +79,17 @@ def test_corpus_recall_and_false_alarms():
     assert f["false_alarms"] <= 0.03
 
 
+def test_dev_batch_recall_and_false_alarms():
+    """The blind training batch: rules were written from it, so it must stay nearly perfect."""
+    rows = load("dev/safety_dev.csv")
+    f = figures(rows)
+    report("dev", f)
+    assert f["crisis_recall"] >= 0.97 and f["urgent_recall"] >= 0.97
+    assert f["false_alarms"] <= 0.02
+    experience = [r["text"] for r in rows if r["category"] == "ketamine_experience"]
+    assert experience and not any(assess(text).alert for text in experience)
+
+
 def test_holdout_recall_and_false_alarms():
     """Messages nobody tuned the rules to."""
     f = figures(load("safety_holdout.csv"))
@@ -90,6 +102,7 @@ def test_labelled_files_use_only_known_levels_and_categories():
     allowed = {
         "crisis": set(safety.CRISIS_ORDER),
         "urgent": set(safety.URGENT_ORDER),
+        "check": set(safety.CHECK_CATEGORIES),
         "none": {"", "mention"},
     }
     for name in ("safety_corpus.csv", "safety_holdout.csv"):
@@ -161,9 +174,12 @@ def test_the_past_in_one_clause_does_not_excuse_the_present():
 
 
 def test_someone_else_in_danger_now_is_still_an_emergency():
+    """An emergency happening to someone present gets the guidance for helping them."""
     a = assess("my husband is having a seizure")
-    assert (a.level, a.category) == ("crisis", "medical_emergency")
-    assert reply_key(assess("my partner took a whole bottle of pills")) == "safety.emergency"
+    assert (a.level, a.category) == ("crisis", "third_party_emergency")
+    assert a.alert and reply_key(a) == "safety.other_person"
+    assert reply_key(assess("my partner took a whole bottle of pills")) == "safety.other_person"
+    assert assess("i'm having a seizure i think").category == "medical_emergency"
 
 
 @pytest.mark.parametrize(
@@ -244,7 +260,7 @@ def test_blood_pressure_threshold_is_180_over_120(text, level):
     ("text", "level", "category"),
     [
         ("I have chest pain", "crisis", "medical_emergency"),
-        ("his face is drooping and his speech is slurred", "crisis", "medical_emergency"),
+        ("his face is drooping and his speech is slurred", "crisis", "third_party_emergency"),
         ("I took the whole bottle", "crisis", "overdose"),
         ("I cut myself tonight", "crisis", "self_harm"),
         ("it burns when i pee", "urgent", "bladder"),
@@ -349,32 +365,38 @@ def test_template_file_says_it_must_never_be_generated():
 
 
 def test_safety_imports_only_the_standard_library():
-    tree = ast.parse((ROOT / "flows" / "safety.py").read_text(encoding="utf-8"))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "no relative imports"
-            imported.add(node.module.split(".")[0])
-    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+    for module in ("safety", "safety_rules", "safety_text", "safety_phrases", "safety_sheet"):
+        tree = ast.parse((ROOT / "flows" / f"{module}.py").read_text(encoding="utf-8"))
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, "no relative imports"
+                imported.add(node.module)
+        outside = {name for name in imported if name.split(".")[0] not in
+                   set(sys.stdlib_module_names) | {"__future__"}}
+        assert outside <= {"flows", "flows.safety_rules", "flows.safety_phrases",
+                           "flows.safety_text"}, (module, outside)
 
 
 def test_the_word_gates_never_hide_a_match():
     """Phrases only run where the text holds a word they need; check that loses nothing.
 
     Every phrase is run the slow way (on its own, over the whole text) against every
-    labelled message; each place it matches must also be found by the fast path.
+    labelled message the rule authors may read; each place it matches must also be
+    found by the fast path.
     """
-    texts = [row["text"] for name in ("safety_corpus.csv", "safety_holdout.csv")
-             for row in load(name)]
-    phrase_lists = [v for v in vars(safety).values() if isinstance(v, safety._Phrases)]
-    assert phrase_lists
+    texts = [row["text"] for name in ("safety_corpus.csv", "safety_holdout.csv",
+                                      "dev/safety_dev.csv") for row in load(name)]
+    phrase_lists = [compiled.phrases for compiled in safety._COMPILED]
+    assert len(phrase_lists) == len(safety.RULESET.rules)
+    slow = [[(source, re.compile(r"\b(?:" + source + r")\b")) for source, _l, _g in p.entries]
+            for p in phrase_lists]
     for text in texts:
         ctx = safety._Context(text)
-        for phrases in phrase_lists:
-            fast = {m.start() for m in ctx.find(phrases)}
-            for source, _lead, _gate in phrases.entries:
-                slow = re.compile(r"\b(?:" + source + r")\b")
-                for m in slow.finditer(ctx.text):
+        for phrases, patterns in zip(phrase_lists, slow, strict=True):
+            fast = {m.start() for m in phrases.finditer(ctx)}
+            for source, pattern in patterns:
+                for m in pattern.finditer(ctx.text):
                     assert m.start() in fast, (source, text)
