@@ -189,10 +189,13 @@ class Engine:
         if ctx.status in _SILENT:
             if word in (keywords.OPT_IN, keywords.YES):
                 turn.emit(OptIn())
+                # Answered in Spanish when they come back in Spanish ("ALTA") or left in it.
+                left_in = turn.state.pop("lang", None)
+                lang = "es" if keywords.is_spanish_opt_in(raw) or left_in == "es" else "en"
                 if ctx.status == "deleted":
                     self._rejoin(turn)
                 else:
-                    turn.say("start.confirm")
+                    turn.say(_in_lang("start.confirm", lang))
             elif assessment.level == safety_talk.CHECK:
                 turn.say("safety.gentle")  # no question to someone we may not text: 988 at once
             return
@@ -264,7 +267,10 @@ class Engine:
                 lang = turn.state.get("optout_lang", "en") if confirmed else verdict.lang
                 turn.emit(OptOut(reason))
                 turn.say(_in_lang("stop.confirm", lang))
-            turn.state = {}
+                # Remembered so that START after a Spanish opt-out is answered in Spanish.
+                turn.state = {"lang": "es"} if lang == "es" else {}
+            else:
+                turn.state = {}
             return True
         if asked_at is not None:
             turn.emit(AskOptOut(None))  # answered (or too late): the question is settled
@@ -396,7 +402,7 @@ class Engine:
             state["delete_asked"] = now.isoformat()
             turn.say("delete.ask")
         elif word == keywords.OPT_IN:
-            turn.say("start.confirm")
+            turn.say(_in_lang("start.confirm", "es" if keywords.is_spanish_opt_in(raw) else "en"))
         else:  # YES/NO with nothing asked: treat as any other free text
             self._free_text(turn, raw)
 

@@ -40,6 +40,13 @@ SHARE = "SHARE"
 YES = "YES"
 NO = "NO"
 
+SPANISH_OPT_IN = frozenset({
+    "alta", "alta por favor", "darme de alta", "dar de alta", "denme de alta",
+    "quiero darme de alta", "volver", "quiero volver", "regresar", "quiero regresar",
+    "reactivar", "suscribir", "suscribirme", "volver a suscribirme", "iniciar", "comenzar",
+    "empezar de nuevo", "quiero volver a recibir mensajes"})
+"""START in Spanish: a participant who opted out comes back (answered in Spanish)."""
+
 # Twilio's own opt-out words, plus what people type.
 ALIASES: dict[str, str] = {
     **dict.fromkeys(
@@ -49,6 +56,7 @@ ALIASES: dict[str, str] = {
         OPT_OUT,
     ),
     **dict.fromkeys(["start", "unstop", "opt in", "optin", "resubscribe"], OPT_IN),
+    **dict.fromkeys(sorted(SPANISH_OPT_IN), OPT_IN),
     **dict.fromkeys(["help", "info", "menu", "commands", "?", "ayuda", "ayuda por favor",
                      "informacion", "información"], HELP),
     **dict.fromkeys(
@@ -78,6 +86,16 @@ ALIASES: dict[str, str] = {
 
 SPANISH_HELP = frozenset({"ayuda", "ayuda por favor", "informacion", "información"})
 """HELP asked in Spanish: the reply is the Spanish HELP text."""
+
+SPANISH_YES = frozenset({"si"})
+"""YES in Spanish (after STOP it opts back in, answered in Spanish)."""
+
+
+def is_spanish_opt_in(text: str | None) -> bool:
+    """True when the whole message is START (or YES) in Spanish: "ALTA", "volver", "sí"."""
+    bare = "".join(ch for ch in unicodedata.normalize("NFD", _bare(text or ""))
+                   if unicodedata.category(ch) != "Mn")  # "sí" -> "si"
+    return bare in SPANISH_OPT_IN or bare in SPANISH_YES
 
 _PAUSE_DAYS = re.compile(r"^pause\s+(\d{1,2})(?:\s*(?:d|day|days))?$")
 _JOURNAL_PAGE = re.compile(r"^(?:my\s+)?(?:journal|notes)\s+(\d{1,2})$")

@@ -468,8 +468,8 @@ def test_spanish_request_opts_out_at_any_time_with_a_spanish_confirmation(engine
     result = chat.send(text)
     assert others(result) == [OptOut("request")]
     assert keys(result) == ["stop.confirm.es"]
-    assert "START" in result.texts()[0]
-    assert chat.state == {}
+    assert "ALTA" in result.texts()[0] and "START" in result.texts()[0]
+    assert chat.state == {"lang": "es"}  # the journal is gone; only the language is kept
 
 
 def test_spanish_help(engine):

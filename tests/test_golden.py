@@ -209,7 +209,8 @@ SCRIPTS: dict[str, tuple[Context, list]] = {
     "optout_spanish": (
         active(),
         [Say("AYUDA"), Say("no me interesa"), Say("STOP", wait=MINUTE),
-         Say("START", wait=24 * HOURS), Say("alto por favor", wait=HOURS)],
+         Say("START", wait=24 * HOURS), Say("alto por favor", wait=HOURS),
+         Say("ALTA", wait=HOURS), Say("stop", wait=HOURS), Say("START", wait=HOURS)],
     ),
     "optout_settings": (
         active(last_session=SessionInfo(done_at=START - timedelta(days=1))),

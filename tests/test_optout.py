@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import optout as bench_optout
-from flows import loader, optout
+from flows import keywords, loader, optout
 
 TRAIN_AND_DEV = ("train", "dev")
 
@@ -38,12 +38,39 @@ def test_shipped_rules_are_sound():
     ("I quit vaping last month", "none", "en"),
     ("stop lol", "none", "en"),
     ("what happens if I text stop?", "none", "en"),
+    # Someone else's behalf: the owner died or is in hospital.
+    ("The person who had this phone passed away", "immediate", "en"),
+    ("on behalf of my grandmother please remove her from this list", "immediate", "en"),
+    ("she is in hospice", "confirm", "en"),
+    ("My dad passed away last year and today was hard", "none", "en"),
+    ("la persona de este número falleció", "immediate", "es"),
+    # Indirect: immediate when the texts are named, asked about otherwise.
+    ("I'm good without these", "immediate", "en"),
+    ("I'll pass on these texts from now on", "immediate", "en"),
+    ("I'm done with this", "confirm", "en"),
+    ("I'm done with feeling guilty", "none", "en"),
+    ("Ya terminé con esto", "confirm", "es"),
+    ("Ya terminé con mi ex", "none", "es"),
+    # Spanish single keywords and sentences.
+    ("Desuscribir", "immediate", "es"),
+    ("CANCELA", "immediate", "es"),
+    ("quiero dejar de recibir textos", "immediate", "es"),
+    ("Quiero dejar de fumar", "none", "es"),
+    ("alta", "none", "en"),  # coming back is not a request to stop
 ])
 def test_outcomes_and_languages(text, outcome, lang):
     verdict = optout.classify(text)
     assert verdict.outcome == outcome, optout.explain(text)
     if outcome != "none":
         assert verdict.lang == lang
+
+
+def test_spanish_opt_in_words():
+    for text in ("ALTA", "alta por favor", "Volver", "sí", "darme de alta"):
+        assert keywords.keyword(text) in (keywords.OPT_IN, keywords.YES), text
+        assert keywords.is_spanish_opt_in(text), text
+    for text in ("START", "yes", "alta presion hoy"):
+        assert not keywords.is_spanish_opt_in(text), text
 
 
 def test_real_words_are_not_read_as_typos():
@@ -113,7 +140,12 @@ def test_bench_never_prints_rows_of_the_frozen_list(tmp_path, monkeypatch, capsy
     stand_in.write_text("label,lang,kind,text\nrequest,en,direct,SENTINEL never shown\n"
                         "not_request,en,ordinary,SENTINEL stop texting me\n", encoding="utf-8")
     monkeypatch.setitem(bench_optout.LISTS, "frozen", stand_in)
-    assert bench_optout.main(["--lists", "dev,frozen", "--misses", "--kinds"]) == 0
+    stand_in_v2 = tmp_path / "frozen2.csv"
+    stand_in_v2.write_text("label,lang,kind,text\nrequest,es,spanish_keyword,SENTINEL PARAR\n"
+                           "request,en,direct,SENTINEL stop\n", encoding="utf-8")
+    monkeypatch.setitem(bench_optout.LISTS, "frozen2", stand_in_v2)
+    assert bench_optout.main(["--lists", "dev,frozen,frozen2", "--misses", "--kinds"]) == 0
     out = capsys.readouterr().out
-    assert "frozen (1+1)" in out and "SENTINEL" not in out
-    assert "dev: misses" in out and "frozen: misses" not in out
+    assert "frozen (1+1)" in out and "frozen2 (2+0)" in out and "SENTINEL" not in out
+    assert "frozen2: outcomes by kind" in out and "request/es/spanish_keyword" in out
+    assert "dev: misses" in out and "frozen: misses" not in out and "frozen2: misses" not in out

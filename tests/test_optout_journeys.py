@@ -186,3 +186,68 @@ def test_question_holds_nudges_in_the_rq_worker_and_stop_cancels_them(
     with rq_services.db.session() as db:
         rows = db.scalars(select(ScheduledMessage)).all()
         assert rows and not [r for r in rows if r.status in ("pending", "sending", "sent")]
+
+
+def test_relative_says_the_owner_died_and_nothing_more_is_sent(client, services, phone, clock,
+                                                               sender, db):
+    enroll(client, services, phone)
+    phone.text("done")
+    assert pending(client)
+    reply = phone.text("Hi, this is her daughter. The owner of this phone passed away. "
+                       "Please remove the number.")
+    assert len(reply) == 1 and "unsubscribed" in reply[0]
+    assert participant(db).status == "opted_out" and pending(client) == []
+    before = len(to_phone(sender))
+    drive_until(client, clock, clock.now() + timedelta(days=3), step=timedelta(hours=1))
+    assert len(to_phone(sender)) == before
+
+
+def test_relative_saying_only_that_she_is_in_hospital_is_asked_once(client, services, phone,
+                                                                    db):
+    enroll(client, services, phone)
+    phone.text("done")
+    assert phone.text("she is in the hospital") == [QUESTION]
+    assert participant(db).status == "active"
+    assert "unsubscribed" in phone.text("yes")[0]
+    assert participant(db).status == "opted_out"
+
+
+def test_indirect_request_naming_the_texts_opts_out_at_once(client, services, phone, db):
+    enroll(client, services, phone)
+    phone.text("done")
+    phone.text("the ocean")
+    reply = phone.text("I'm good without these texts now, thanks for everything")
+    assert len(reply) == 1 and "unsubscribed" in reply[0]
+    assert participant(db).status == "opted_out"
+
+
+def test_spanish_speaker_opts_out_then_comes_back_with_alta(client, services, phone, clock,
+                                                           sender, db):
+    enroll(client, services, phone)
+    phone.text("done")
+    reply = phone.text("Mi mamá falleció. Por favor dejen de mandar mensajes a este número.")
+    assert len(reply) == 1 and "te dimos de baja" in reply[0] and "ALTA" in reply[0]
+    assert participant(db).status == "opted_out" and pending(client) == []
+    before = len(to_phone(sender))
+    drive_until(client, clock, clock.now() + timedelta(days=2), step=timedelta(hours=1))
+    assert len(to_phone(sender)) == before  # silent while opted out
+    assert phone.text("hola") == []  # nothing but ALTA/START/SI brings them back
+    back = phone.text("ALTA")
+    assert len(back) == 1 and back[0].startswith("Bienvenido de nuevo")
+    assert participant(db).status == "active"
+    phone.text("done")
+    assert pending(client)  # nudges are planned again after the next session
+    drive_until(client, clock, clock.now() + timedelta(days=2), step=timedelta(hours=1))
+    assert len(to_phone(sender)) > before
+
+
+def test_start_after_a_spanish_opt_out_is_answered_in_spanish_and_english_stays_english(
+        client, services, phone, db):
+    enroll(client, services, phone)
+    assert "te dimos de baja" in phone.text("PARAR")[0]
+    assert phone.text("START")[0].startswith("Bienvenido de nuevo")
+    assert "unsubscribed" in phone.text("stop")[0]
+    assert phone.text("START")[0].startswith("Welcome back")
+    assert "unsubscribed" in phone.text("STOP")[0]
+    assert phone.text("sí")[0].startswith("Bienvenido de nuevo")
+    assert participant(db).status == "active"
