@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench check browser
+.PHONY: install run test lint bench check browser mutate
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +36,9 @@ check: install
 
 bench: install
 	$(PY) -m bench
+
+## mutate: mutation testing of the invariant modules (slow; not part of CI; see bench/README.md)
+mutate: install
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2 || true
+	$(VENV)/bin/python -m bench.mutation_score

@@ -11,7 +11,7 @@ from bot.config import Settings
 
 def create_app(config: dict | None = None, *, services=None) -> Flask:
     """Build the web app; config overrides settings read from the environment."""
-    from bot import cli, pages, webhook
+    from bot import cli, pages, webhook, webhook_form
     from bot.care import web as care
     from bot.logsafe import configure_logging
     from bot.services import build_services
@@ -25,6 +25,7 @@ def create_app(config: dict | None = None, *, services=None) -> Flask:
     app = Flask(__name__, instance_path=settings.instance_path)
     app.config["SETTINGS"] = settings
     app.extensions["integration_bot"] = services or build_services(settings)
+    webhook_form.init_app(app)
     app.register_blueprint(webhook.bp)
     pages.init_app(app)
     cli.init_app(app)

@@ -114,6 +114,9 @@ def page(services, alert_id: int, *, slot_wait: float = PAGE_SLOT_WAIT,
                 return 0  # a duplicate job, or not yet time: this page already went out
         participant = db.get(Participant, alert.participant_id)
         text = page_text(alert, participant, services.settings.program_name)
+        # Claimed for this page (a duplicate job sees it and stops); undone below if no
+        # number got it, so the next clock pass pages again instead of 15 minutes later.
+        previous = alert.last_paged_at
         alert.page_count += 1
         alert.last_paged_at = now
     numbers = services.settings.care_team_numbers
@@ -134,7 +137,20 @@ def page(services, alert_id: int, *, slot_wait: float = PAGE_SLOT_WAIT,
                                       outcome="failed", error_code=code))
     with services.db.session() as db:
         db.add_all(attempts)
-    return sum(1 for a in attempts if a.outcome == "accepted")
+    sent = sum(1 for a in attempts if a.outcome == "accepted")
+    if not sent:
+        _unclaim(services, alert_id, now, previous)
+    return sent
+
+
+def _unclaim(services, alert_id: int, claimed_at: datetime, previous: datetime | None) -> None:
+    """Nobody was paged: the alert is due for paging again at the next pass."""
+    with services.db.session() as db:
+        alert = db.get(Alert, alert_id, with_for_update=True)
+        if alert is not None and alert.last_paged_at == claimed_at:
+            alert.page_count -= 1
+            alert.last_paged_at = previous
+    log.error("alert %s: no care-team number took the page; paging again next pass", alert_id)
 
 
 def _wait_for_slot(services, wait: float) -> None:

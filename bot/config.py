@@ -334,10 +334,11 @@ class Settings:
 
 
 PROCESS_VARIABLES: tuple[tuple[str, str, str], ...] = (
-    ("`PORT`, `WEB_CONCURRENCY`", "`5000`, `2`", "gunicorn bind port and worker processes"),
+    ("`PORT`, `WEB_CONCURRENCY`, `WEB_THREADS`", "`5000`, `2`, `8`",
+     "gunicorn bind port, worker processes and threads per process (`gunicorn.conf.py`)"),
     ("`BIND_ADDRESS`", "`127.0.0.1`", "Address gunicorn binds (Procfile `web`); `0.0.0.0` to "
      "accept connections from other machines"),
     ("`BOT_OPERATOR`", "OS user", "Name written to the audit log by operator commands"),
 )
-"""Variables read outside Settings (the Procfile's gunicorn line, bot/cli.py), as README
+"""Variables read outside Settings (gunicorn.conf.py, bot/cli.py), as README
 rows: (variable, default, meaning)."""

@@ -1,12 +1,13 @@
-"""Sending what the database says is due, exactly once, and recording what Twilio says.
+"""Sending what the database says is due, exactly once, and recording what Twilio said.
 
 A scheduled row is claimed in the database (pending -> sending, with a lease
 and an attempt number that acts as the claim's token) before anything is
-sent, so two workers holding the same id send it once. A worker killed
-mid-send leaves the row `sending`; when its lease runs out the scheduler puts
-it back to pending and it is sent again. The one window in which a duplicate
-is possible: Twilio accepted the text but the worker died before it
-committed `sent` (milliseconds); see README, "Delivery guarantees".
+sent, so two workers holding the same id send it once. Each row is checked at
+claim time and again right before the API call, after its rate-limit slot is
+won. A row still `sending` when its lease runs out (the worker died, or the
+database went away after Twilio accepted the text) is reconciled against
+Twilio's message list before anything is sent again (bot.reconcile); see
+README, "Delivery guarantees", for the duplicate window that remains.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot import journal_links
 from bot import participants as people
@@ -42,6 +45,23 @@ the rest wait on reserved rate-limit slots."""
 RETRY_BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
                  timedelta(minutes=30), timedelta(hours=1))
 """Delay before each retry of a text Twilio could not take yet (429, 5xx, timeouts)."""
+
+RECORD_RETRY_FIRST = 0.2
+"""Seconds before the first retry of recording an accepted text (doubling each time)."""
+
+RECORD_RETRY_MAX = 2.0
+"""Longest pause between retries of recording an accepted text."""
+
+RECORD_MARGIN = 5.0
+"""Seconds before the lease ends at which a worker stops retrying and leaves the row to
+reconciliation (so two processes never settle it at once)."""
+
+OUTBOUND_SLOT_WAIT = 30.0
+"""Seconds a REST reply waits for a rate-limit slot before going back to the queue (well
+inside its 90 s lease, bot.reconcile.OUTBOUND_LEASE)."""
+
+OUTBOUND_RECORD_PATIENCE = 45.0
+"""Seconds a worker keeps trying to record a REST reply's outcome through a database outage."""
 
 LIVE = ("active",)
 """Participant statuses that may receive scheduled messages."""
@@ -167,20 +187,81 @@ def _safe_send(services, out: Outgoing) -> str:
 
 
 def send(services, out: Outgoing) -> str:
-    """Wait for a rate-limit slot, send one checked row, and record what Twilio said."""
+    """Wait for a rate-limit slot, re-check the row, send it, and record what Twilio said."""
     # The claim's lease must outlive the wait and the API call, or another worker could
     # take the row while this one still sends it: give the row back instead of waiting on.
     budget = (out.send_by - services.clock.now()).total_seconds()
-    if budget <= 0 or not services.rate_limiter.acquire(budget):
+    if budget <= 0 or not _slot(services, budget):
         _give_back(services, out, services.clock.now())
         return "deferred"
+    # The wait for a slot can be long (a backlog at 1 text a second): STOP, PAUSE or a
+    # crisis hold may have landed since the batch was checked, so look again now.
+    verdict = recheck(services, out, services.clock.now())
+    if verdict != "send":
+        return verdict
     try:
         result = services.sender.send(out.to, out.body,
                                       status_callback=status_callback_url(services))
     except SendError as error:
         return _failed(services, out.row_id, out.token, error, services.clock.now())
-    _mark_sent(services, out, result, services.clock.now())
+    record_sent(services, out, result)
     return "sent"
+
+
+def _slot(services, budget: float) -> bool:
+    """A rate-limit slot within budget seconds; False (row given back) when Redis is down."""
+    try:
+        return services.rate_limiter.acquire(budget)
+    except Exception:
+        log.warning("rate limit unavailable; giving the row back for a later pass")
+        return False
+
+
+def recheck(services, out: Outgoing, now: datetime) -> str:
+    """Right before the API call: is the row still ours and may it still go out?"""
+    with services.db.session() as db:
+        row = db.get(ScheduledMessage, out.row_id)
+        if row is None or row.status != "sending" or row.attempts != out.token:
+            return "skipped"  # cancelled by STOP/DELETE, or the claim passed to someone else
+        p = db.get(Participant, row.participant_id)
+        session = db.get(Session, row.session_id) if row.condition and row.session_id else None
+        verdict = _verdict(row, p, session, now)
+        if verdict == "send":
+            return verdict
+        verdict = _settle_unsent(row, p, verdict, now)
+    return verdict
+
+
+def record_sent(services, out: Outgoing, result) -> None:
+    """Record Twilio's acceptance, retrying through a database outage while the lease lasts.
+
+    A text Twilio accepted must not be sent again: giving up here would leave the row
+    `sending`, its lease would run out and the next pass would send it a second time.
+    If the database stays away past the lease, reconciliation finds the text in
+    Twilio's message list instead (bot.reconcile).
+    """
+    delay, deadline = RECORD_RETRY_FIRST, _real_deadline(services, out)
+    while True:
+        try:
+            _mark_sent(services, out, result, services.clock.now())
+            break
+        except (OperationalError, InterfaceError):
+            if time.monotonic() + delay > deadline:
+                log.error("scheduled message %s accepted as %s but not recorded; "
+                          "reconciliation will settle it", out.row_id, result.sid)
+                return
+            log.warning("recording scheduled message %s failed; retrying in %.1fs",
+                        out.row_id, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, RECORD_RETRY_MAX)
+    if out.expects_reply:
+        _await_reply(services, out.participant_id, out.expects_reply)
+
+
+def _real_deadline(services, out: Outgoing) -> float:
+    """The lease's end on the monotonic clock (the injected clock may stand still)."""
+    left = (out.send_by + LEASE_SAFETY - services.clock.now()).total_seconds()
+    return time.monotonic() + max(0.0, min(left, LEASE.total_seconds())) - RECORD_MARGIN
 
 
 def _give_back(services, out: Outgoing, now: datetime) -> None:
@@ -199,7 +280,7 @@ def _verdict(row: ScheduledMessage, p: Participant, session: Session | None,
         return "cancelled"
     if now > row.expires_at:
         return "expired"
-    if row.condition and not _condition_holds(row.condition, session):
+    if row.condition and not condition_holds(row.condition, session):
         return "cancelled"
     if (p.paused_until and p.paused_until > now) or (p.hold_until and p.hold_until > now):
         return "later"
@@ -220,13 +301,15 @@ def _window(p: Participant) -> schedule.ParticipantView:
     return schedule.ParticipantView(timezone=p.timezone, bedtime=people.parse_clock(p.bedtime))
 
 
-def _condition_holds(condition: str, session: Session | None) -> bool:
-    """Send-time conditions named in the plan."""
+def condition_holds(condition: str, session: Session | None) -> bool:
+    """Send-time conditions named in the plan; a condition nobody knows never holds."""
     if condition == "therapy_not_booked":
         return session is not None and session.therapy_booked is False
     if condition == "has_action":
         return session is not None and bool(session.action)
-    return True
+    # A typo in a plan must not turn a conditional nudge into an unconditional one.
+    log.error("unknown send condition %r: not sending", condition)
+    return False
 
 
 def _mark_sent(services, out: Outgoing, result, now: datetime) -> None:
@@ -247,8 +330,6 @@ def _mark_sent(services, out: Outgoing, result, now: datetime) -> None:
             scheduled_id=out.row_id, key=out.message_key, channel=out.channel, status="sent",
             body=out.body, segments=result.segments or sms_text.segments(out.body),
             num_media=0, attempts=0, created_at=now, updated_at=now))
-    if out.expects_reply:
-        _await_reply(services, out.participant_id, out.expects_reply)
 
 
 def _await_reply(services, participant_id: int, expects: str) -> None:
@@ -304,7 +385,11 @@ def status_callback_url(services) -> str | None:
 
 
 def send_outbound(services, ids: list[int]) -> None:
-    """Send replies queued for the REST API (a retried inbound text's answers)."""
+    """Send replies queued for the REST API (a retried inbound text's answers).
+
+    A claimed reply is `sending`; a worker that dies leaves it so and the clock
+    reconciles it against the provider after OUTBOUND_LEASE (bot.reconcile).
+    """
     for message_id in ids:
         now = services.clock.now()
         with services.db.session() as db:
@@ -315,12 +400,14 @@ def send_outbound(services, ids: list[int]) -> None:
                 continue
             message = db.get(Message, message_id)
             p = db.get(Participant, message.participant_id)
-            to, body = people.address_of(p), message.body or ""
+            to, body = people.address_of(p) if p.phone else "", message.body or ""
             live = p.status not in ("deleted", "unreachable") and bool(p.phone)
         if not live:
             _settle_outbound(services, message_id, "failed", None, None)
             continue
-        services.rate_limiter.acquire()
+        if not _slot(services, OUTBOUND_SLOT_WAIT):
+            _settle_outbound(services, message_id, "queued", None, None, tried=False)
+            continue
         try:
             result = services.sender.send(to, body, status_callback=status_callback_url(services))
         except SendError as error:
@@ -331,14 +418,26 @@ def send_outbound(services, ids: list[int]) -> None:
 
 
 def _settle_outbound(services, message_id: int, status: str, sid: str | None,
-                     code: int | None) -> None:
-    """Record what happened to a REST reply."""
-    now = services.clock.now()
-    with services.db.session() as db:
-        message = db.get(Message, message_id)
-        message.status, message.twilio_sid, message.error_code = status, sid, code
-        message.updated_at = now
-        message.attempts += 1
+                     code: int | None, *, tried: bool = True) -> None:
+    """Record what happened to a REST reply (retrying through a short database outage)."""
+    deadline = time.monotonic() + OUTBOUND_RECORD_PATIENCE
+    delay = RECORD_RETRY_FIRST
+    while True:
+        try:
+            now = services.clock.now()
+            with services.db.session() as db:
+                message = db.get(Message, message_id)
+                message.status, message.twilio_sid, message.error_code = status, sid, code
+                message.updated_at = now
+                message.attempts += 1 if tried else 0
+            return
+        except (OperationalError, InterfaceError):
+            if time.monotonic() + delay > deadline:
+                log.error("reply %s: outcome not recorded; reconciliation will settle it",
+                          message_id)
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, RECORD_RETRY_MAX)
 
 
 # ---------------------------------------------------------------- status callbacks
@@ -348,7 +447,10 @@ def record_status(services, sid: str, status: str, error_code: int | None) -> bo
     """Apply Twilio's delivery report to the message (and scheduled row) with this SID."""
     now = services.clock.now()
     with services.db.session() as db:
-        message = db.scalars(select(Message).where(Message.twilio_sid == sid).limit(1)).first()
+        # Only our own texts have delivery reports: a callback naming an inbound text's
+        # SID (forged with a leaked token, or Twilio's mistake) must not rewrite it.
+        message = db.scalars(select(Message).where(
+            Message.twilio_sid == sid, Message.direction == "out").limit(1)).first()
         if message is None:
             return False
         if STATUS_RANK.get(status, -1) >= STATUS_RANK.get(message.status, -1):

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from bot.config import PROJECT_ROOT, REDIS_URL_FILE, Settings, published_redis_url
+from bot.supervise import wrapped_procfile
 
 PROCESSES = ("web", "worker", "clock")
 """Procfile entries `make run` starts (release runs first, inline)."""
@@ -49,7 +50,10 @@ def main() -> int:
                        check=True, cwd=PROJECT_ROOT)
         _banner(settings, env["PORT"])
         honcho = shutil.which("honcho", path=env["PATH"]) or "honcho"
-        proc = subprocess.Popen([honcho, "start", "-f", str(PROJECT_ROOT / "Procfile"),
+        # Each process runs under bot.supervise, so one that dies is restarted instead of
+        # honcho stopping everything.
+        procfile = wrapped_procfile(PROCESSES, instance / "Procfile.supervised")
+        proc = subprocess.Popen([honcho, "start", "-f", str(procfile), "-d", str(PROJECT_ROOT),
                                  *PROCESSES], env=env, cwd=PROJECT_ROOT)
         try:
             return proc.wait()

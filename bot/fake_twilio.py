@@ -227,6 +227,29 @@ class FakeTwilio:
             self._arrived.notify_all()
         return 201, _resource(message)
 
+    def handle_list(
+        self, path: str, auth_header: str | None, params: dict[str, str]
+    ) -> tuple[int, dict]:
+        """Answer `GET .../Messages.json` filtered by `To` and `DateSent>`/`DateSent>=`/`DateSent`
+        (Twilio compares the date only), newest first, as one page."""
+        match = _MESSAGES_PATH.match(path)
+        if match is None:
+            return _error(20404, 404)
+        account = match.group("account")
+        if not self._authorised(account, auth_header):
+            return _error(20003, 401)
+        since = _date_filter(params)
+        with self._lock:
+            found = [m for m in self._messages
+                     if m["account_sid"] == account
+                     and ("To" not in params or m["to"] == params["To"])
+                     and (since is None or _day(m["received_at"]) >= since)]
+        resources = [_resource(m) for m in reversed(found)]
+        uri = f"/{API_VERSION}/Accounts/{account}/Messages.json"
+        return 200, {"messages": resources, "end": max(len(resources) - 1, 0), "start": 0,
+                     "page": 0, "page_size": max(len(resources), 50), "first_page_uri": uri,
+                     "next_page_uri": None, "previous_page_uri": None, "uri": uri}
+
     def _authorised(self, account: str, auth_header: str | None) -> bool:
         if not auth_header or not auth_header.startswith("Basic "):
             return False
@@ -255,6 +278,20 @@ class FakeTwilio:
         if bare in MAGIC_NUMBERS:
             return _Failure(MAGIC_NUMBERS[bare], 400)
         return None
+
+
+def _date_filter(params: dict[str, str]) -> str | None:
+    """The YYYY-MM-DD lower bound of a DateSent filter, if any."""
+    for key in ("DateSent>", "DateSent>=", "DateSent"):
+        value = params.get(key)
+        if value:
+            return value.lstrip(">=")[:10]
+    return None
+
+
+def _day(stamp: float) -> str:
+    """A POSIX time as its UTC date, YYYY-MM-DD."""
+    return time.strftime("%Y-%m-%d", time.gmtime(stamp))
 
 
 def _message(account: str, form: dict[str, str], received_at: float) -> dict:
@@ -378,7 +415,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, payload)
 
     def do_GET(self) -> None:  # noqa: N802
-        self._send_json(*_error(20404, 404))
+        path, _, query = self.path.partition("?")
+        params = {key: values[-1] for key, values in parse_qs(query).items()}
+        self._send_json(*self.server.fake.handle_list(
+            path, self.headers.get("Authorization"), params))
 
     def _send_json(self, status: int, payload: dict) -> None:
         data = json.dumps(payload).encode()

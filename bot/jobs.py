@@ -58,7 +58,12 @@ def retry_inbound(message_id: int) -> list[str]:
     """Process a stored inbound text that failed in the webhook; reply via the REST API."""
     from bot import runner
 
-    return runner.process_inbound(worker_services(), message_id, via="rest")
+    services = worker_services()
+    try:
+        return runner.process_inbound(services, message_id, via="rest")
+    except Exception:
+        runner.mark_failed(services, message_id)  # counts the try; the clock backs off
+        raise
 
 
 def send_outbound(ids: list[int]) -> None:
@@ -79,9 +84,27 @@ def page_alert(alert_id: int) -> None:
 
 
 def _enqueue(services, func, *args, job_id: str | None = None) -> None:
-    """Put a job on the queue; the database copy makes a lost job harmless."""
+    """Put a job on the queue; the database copy makes a lost job harmless.
+
+    With a job id, a job of that id still waiting or running is not queued twice.
+    """
+    if job_id is not None and _waiting(services, job_id):
+        return
     services.queue.enqueue(func, *args, job_timeout=JOB_TIMEOUT, job_id=job_id,
                            result_ttl=60, failure_ttl=24 * 3600)
+
+
+def _waiting(services, job_id: str) -> bool:
+    """Whether a job with this id is queued, scheduled or running."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    try:
+        status = Job.fetch(job_id, connection=services.redis).get_status()
+    except NoSuchJobError:
+        return False
+    return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED,
+                      JobStatus.DEFERRED)
 
 
 def _job(services, func, *args):
@@ -121,8 +144,8 @@ def enqueue_scheduled(services, ids: list[int]) -> None:
 
 
 def enqueue_inbound_retry(services, message_id: int) -> None:
-    """Hand a failed inbound text to a worker."""
-    _enqueue(services, retry_inbound, message_id)
+    """Hand a failed inbound text to a worker (once: its job id is the message's)."""
+    _enqueue(services, retry_inbound, message_id, job_id=f"retry-inbound-{message_id}")
 
 
 def enqueue_outbound(services, ids: list[int]) -> None:
@@ -131,5 +154,5 @@ def enqueue_outbound(services, ids: list[int]) -> None:
 
 
 def enqueue_alert_page(services, alert_id: int) -> None:
-    """Hand a care-team page to a worker."""
-    _enqueue(services, page_alert, alert_id)
+    """Hand a care-team page to a worker (once: its job id is the alert's)."""
+    _enqueue(services, page_alert, alert_id, job_id=f"page-alert-{alert_id}")

@@ -78,13 +78,17 @@ def record_inbound(services, inbound: Inbound, at: datetime | None = None) -> tu
 def stored_replies(services, message_id: int) -> list[str] | None:
     """The replies already given to an inbound text, or None when it is not processed."""
     with services.db.session() as db:
-        message = db.get(Message, message_id)
-        if message is None or message.status != "processed":
-            return None
-        rows = db.scalars(
-            select(Message).where(Message.reply_to_id == message_id).order_by(Message.id)
-        ).all()
-        return [row.body for row in rows if row.body]
+        return _replies_in(db, db.get(Message, message_id))
+
+
+def _replies_in(db, message: Message | None) -> list[str] | None:
+    """stored_replies inside an open session (the caller may hold the row's lock)."""
+    if message is None or message.status != "processed":
+        return None
+    rows = db.scalars(
+        select(Message).where(Message.reply_to_id == message.id).order_by(Message.id)
+    ).all()
+    return [row.body for row in rows if row.body]
 
 
 def process_inbound(services, message_id: int, *, via: str = "twiml",
@@ -113,7 +117,8 @@ def run_turn(services, step: Callable, *, message_id: int | None = None,
         if message_id is not None:
             message = db.get(Message, message_id, with_for_update=True)
             if message is None or message.status == "processed":
-                return stored_replies(services, message_id) or []
+                # Same session: a second one would wait on the lock this one holds.
+                return _replies_in(db, message) or []
             participant_id = message.participant_id
         participant = db.get(Participant, participant_id, with_for_update=True)
         ctx = people.context(db, participant, now, services.variables)
@@ -165,11 +170,11 @@ def _store_replies(turn: handlers.Turn, message: Message | None, via: str) -> li
 
 
 def mark_failed(services, message_id: int) -> None:
-    """Processing crashed: leave the text for a worker to retry (nothing is lost)."""
+    """Processing crashed: count the try and leave the text for a worker to retry."""
     now = services.clock.now()
     with services.db.session() as db:
         message = db.get(Message, message_id)
-        if message is not None and message.status == "received":
+        if message is not None and message.status in ("received", "failed"):
             message.status = "failed"
             message.attempts += 1
             message.updated_at = now

@@ -43,7 +43,15 @@ DISPATCH_LIMIT = 5000
 """Most rows one dispatch pass hands over (the next pass takes the rest)."""
 
 INBOUND_RETRY_AFTER = timedelta(seconds=30)
-"""An inbound text still unprocessed this long after it arrived goes to a worker."""
+"""An inbound text still unprocessed this long after it arrived goes to a worker; each
+failed try doubles the wait before the next."""
+
+MAX_INBOUND_ATTEMPTS = 5
+"""Tries at processing one inbound text before it is left as `failed` for an operator
+(a text that always crashes must not become a failed job every second forever)."""
+
+MAX_OUTBOUND_ATTEMPTS = 6
+"""Tries at sending one REST reply before it is left as `failed`."""
 
 CAP_LOOKBACK = timedelta(hours=24)
 
@@ -213,9 +221,12 @@ def release_leases(db, now: datetime) -> int:
 
 
 def release_expired_leases(services, now: datetime) -> int:
-    """Rows claimed by a worker that died mid-send go back to pending."""
-    with services.db.session() as db:
-        return release_leases(db, now)
+    """Rows claimed by a worker that died mid-send: recorded as sent if the provider has
+    them (bot.reconcile), else back to pending. Returns how many were settled."""
+    from bot import reconcile
+
+    outcomes = reconcile.expired_scheduled(services, now)
+    return outcomes.get("released", 0) + outcomes.get("reconciled", 0)
 
 
 def claim_due(db, now: datetime, cap: int, limit: int = DISPATCH_LIMIT) -> list[int]:
@@ -266,41 +277,64 @@ def batch_size(rate_per_second: float) -> int:
     return max(1, min(BATCH_SIZE, int(rate_per_second * BATCH_SECONDS)))
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """How long a text that failed `attempts` times waits before its next try."""
+    return INBOUND_RETRY_AFTER * (2 ** max(0, attempts - 1))
+
+
 def stuck_messages(db, now: datetime) -> tuple[list[int], list[int]]:
-    """In db's transaction, one query: (unanswered inbound ids, lost REST reply ids)."""
+    """In db's transaction: (unanswered inbound ids, lost REST reply ids) due for another
+    try, each marked handed over so the next pass does not hand it over again.
+
+    A text that keeps failing backs off (30 s, doubling) and is left `failed` after
+    MAX_INBOUND_ATTEMPTS (MAX_OUTBOUND_ATTEMPTS for replies) instead of becoming a
+    failed job every second forever.
+    """
     rows = db.execute(union_all(
-        select(Message.id, Message.direction).where(_inbound_waiting(now)),
-        select(Message.id, Message.direction).where(_outbound_queued(now)),
+        select(Message.id, Message.direction, Message.attempts, Message.updated_at)
+        .where(_inbound_waiting(now)),
+        select(Message.id, Message.direction, Message.attempts, Message.updated_at)
+        .where(_outbound_queued(now)),
     )).all()
-    inbound = sorted(row.id for row in rows if row.direction == "in")
-    outbound = sorted(row.id for row in rows if row.direction == "out")
+    cap = {"in": MAX_INBOUND_ATTEMPTS, "out": MAX_OUTBOUND_ATTEMPTS}
+    due = [row for row in rows if row.attempts < cap[row.direction]
+           and row.updated_at < now - retry_delay(row.attempts)]
+    if due:
+        db.execute(update(Message).where(Message.id.in_([row.id for row in due]))
+                   .values(updated_at=now).execution_options(synchronize_session=False))
+    inbound = sorted(row.id for row in due if row.direction == "in")
+    outbound = sorted(row.id for row in due if row.direction == "out")
     return inbound, outbound
 
 
 def stuck_inbound_ids(services, now: datetime) -> list[int]:
-    """Inbound texts that were stored but never answered (crash or lost job)."""
+    """Inbound texts stored but never answered (crash or lost job), due for another try."""
     with services.db.session() as db:
-        return list(db.scalars(select(Message.id).where(_inbound_waiting(now))))
+        return stuck_messages(db, now)[0]
 
 
 def stuck_outbound_ids(services, now: datetime) -> list[int]:
-    """Replies queued for the REST API whose job was lost."""
+    """Replies queued for the REST API whose job was lost or whose send must be retried."""
     with services.db.session() as db:
-        return list(db.scalars(select(Message.id).where(_outbound_queued(now))))
+        return stuck_messages(db, now)[1]
 
 
 def dispatch_due(services, now: datetime | None = None) -> int:
-    """One scheduler pass: free dead leases, hand due rows and stuck work to RQ.
+    """One scheduler pass: settle dead leases, hand due rows and stuck work to RQ.
 
-    The database part is one transaction of four statements (leases, due rows, stuck
-    texts, alerts to page again); the hand-over is one Redis pipeline, after the commit.
+    Expired leases and unsettled REST replies are reconciled first (bot.reconcile: a
+    provider lookup per row, rare); then one transaction (due rows, stuck texts, alerts
+    to page again); the hand-over is one Redis pipeline, after the commit.
     """
-    from bot import alerts, jobs
+    from bot import alerts, jobs, reconcile
 
     now = now or services.clock.now()
+    # Unsettled sends first: each is looked up at the provider before anything is released
+    # (a blind release would send again what Twilio already accepted).
+    release_expired_leases(services, now)
+    reconcile.stale_replies(services, now)
     rate = services.settings.sms_max_per_second
     with services.db.session() as db:
-        release_leases(db, now)
         ids = claim_due(db, now, handover_cap(rate))
         inbound, outbound = stuck_messages(db, now)
         pages = alerts.due_alert_ids(db, now)

@@ -12,6 +12,7 @@ import sys
 import threading
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import NamedTuple, Protocol, TextIO
 from urllib.parse import urlsplit
 
@@ -39,6 +40,9 @@ OPTED_OUT_CODES = frozenset({21610, 30004})
 UNREACHABLE_CODES = frozenset({21211, 21408, 21614, 30005, 30006})
 """Twilio error codes meaning the number cannot receive texts from us at all."""
 
+RECONCILE_LIMIT = 200
+"""Most of one recipient's recent messages read back when reconciling an unsettled send."""
+
 POOL_MAXSIZE = 4
 """Connections each thread's session keeps open; a thread sends one request at a time."""
 WHATSAPP_PREFIX = "whatsapp:"
@@ -52,6 +56,14 @@ class SendResult:
     sid: str
     status: str
     segments: int | None
+
+
+@dataclass(frozen=True)
+class ProviderMessage:
+    """A text the provider holds for a recipient (what reconciliation compares against)."""
+
+    sid: str
+    body: str
 
 
 class SendError(Exception):
@@ -105,6 +117,10 @@ class Sender(Protocol):
 
     def send(self, to: str, body: str, *, status_callback: str | None = None) -> SendResult:
         """Send body to the number `to`; raise SendError when it is not accepted."""
+        ...
+
+    def sent_to(self, to: str, since: datetime) -> list[ProviderMessage]:
+        """Texts the provider accepted for `to` on or after since's date (UTC)."""
         ...
 
 
@@ -184,6 +200,9 @@ class TwilioSender:
         # The SDK imports its API modules on first use (~80 ms); do that now, not while
         # send threads hold reserved rate-limit slots (they would all go out at once).
         self._client().api.v2010.account.messages  # noqa: B018
+        # The SDK logs every request and response at INFO (URL with the account SID,
+        # headers, form fields): nine lines per text. Our own line says what matters.
+        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
     def _client(self) -> Client:
         client = getattr(self._local, "client", None)
@@ -239,6 +258,17 @@ class TwilioSender:
         raise error from None
 
 
+    def sent_to(self, to: str, since: datetime) -> list[ProviderMessage]:
+        """Messages to `to` that Twilio lists from since's date on (its filter is by date)."""
+        try:
+            found = self._client().messages.list(to=to, date_sent_after=since, limit=RECONCILE_LIMIT)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _from_twilio_error(exc) from None
+        except requests.RequestException as exc:
+            raise SendError(RETRY, detail=type(exc).__name__) from None
+        return [ProviderMessage(m.sid, m.body or "") for m in found]
+
+
 def _from_twilio_error(exc: TwilioRestException | TwilioServiceException) -> SendError:
     status = getattr(exc, "status", None)
     code = getattr(exc, "code", None)
@@ -275,6 +305,10 @@ class ConsoleSender:
             stream.flush()
         return SendResult(sid=sid, status="sent", segments=segments(body))
 
+    def sent_to(self, to: str, since: datetime) -> list[ProviderMessage]:
+        """The console keeps no record: nothing to reconcile against."""
+        return []
+
 
 class SentText(NamedTuple):
     """One text a FakeSender accepted."""
@@ -307,3 +341,9 @@ class FakeSender:
             self.sent.append(SentText(to, body, status_callback))
             sid = f"SM{len(self.sent):032x}"
         return SendResult(sid=sid, status="queued", segments=segments(body))
+
+    def sent_to(self, to: str, since: datetime) -> list[ProviderMessage]:
+        """Every text recorded for `to`, newest first."""
+        with self._lock:
+            return [ProviderMessage(f"SM{n + 1:032x}", t.body)
+                    for n, t in reversed(list(enumerate(self.sent))) if t.to == to]

@@ -13,7 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot import runner, spool
+from bot import replay, runner, spool
+from bot import webhook_form as fields
 from bot.phones import InvalidNumber, parse_address
 from bot.webhook_token import webhook_token
 from flows import safety
@@ -71,17 +72,17 @@ def inbound_sms() -> Response:
         log.warning("rejected /twilio/sms with a missing or invalid signature")
         return _forbidden()
     form = request.form
-    sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid")
-    if not sid or len(sid) > 64:
-        return _bad_request("missing MessageSid")
     try:
+        sid = fields.message_sid(form)
         address = parse_address(form.get("From", ""), services().settings.default_region)
+        inbound = runner.Inbound(
+            sid=sid, address=address, body=fields.body(form),
+            num_media=fields.num_media(form), opt_out_type=fields.opt_out_type(form),
+        )
     except InvalidNumber:
         return _bad_request("From is not a valid phone number")
-    inbound = runner.Inbound(
-        sid=sid, address=address, body=form.get("Body", "")[:1600],
-        num_media=_int(form.get("NumMedia")), opt_out_type=form.get("OptOutType") or None,
-    )
+    except fields.FormError as error:
+        return _bad_request(str(error))
     assessment = _assess(inbound.body)  # before the database: a crisis reply never waits on it
     try:
         message_id, new = runner.record_inbound(services(), inbound)
@@ -90,7 +91,8 @@ def inbound_sms() -> Response:
         return twiml(_database_down(inbound, assessment))
     if not new:
         log.info("replayed MessageSid %s: answering as before", sid)
-        return twiml(runner.stored_replies(services(), message_id) or [])
+        outcome, replies = replay.first_copy_outcome(services(), message_id)
+        return twiml(_safety_fallback(inbound, assessment) if outcome == "failed" else replies)
     try:
         replies = runner.process_inbound(services(), message_id,
                                          opt_out_type=inbound.opt_out_type)
@@ -149,13 +151,14 @@ def status_callback() -> Response:
     """Twilio's delivery report for a text we sent."""
     if not signature_ok():
         return _forbidden()
-    sid = request.form.get("MessageSid") or request.form.get("SmsSid")
-    status = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").lower()
-    if not sid or not status:
-        return _bad_request("missing MessageSid or MessageStatus")
+    try:
+        sid, status = fields.message_sid(request.form), fields.message_status(request.form)
+        code = fields.error_code(request.form)
+    except fields.FormError as error:
+        return _bad_request(str(error))
     from bot import delivery
 
-    delivery.record_status(services(), sid, status, _int(request.form.get("ErrorCode")) or None)
+    delivery.record_status(services(), sid, status, code)
     return Response("", status=204)
 
 
@@ -183,10 +186,3 @@ def _enqueue_retry(message_id: int) -> None:
     except Exception:
         log.exception("could not enqueue retry for inbound message %s", message_id)
 
-
-def _int(value: str | None) -> int:
-    """A form field as a non-negative int (0 when missing or garbled)."""
-    try:
-        return max(0, int(value or 0))
-    except ValueError:
-        return 0

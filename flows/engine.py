@@ -599,6 +599,12 @@ class _Turn:
         self.defs, self.ctx, self.now = defs, ctx, now
         self.state = dict(state)
         self.events: list[Event] = []
+        flow = defs.flows.get(self.state.get("flow") or "")
+        if self.state.get("flow") and (flow is None or self.state.get("step") not in flow.steps):
+            # The words changed under a conversation in progress (a flow or step renamed
+            # or removed): end that flow quietly instead of crashing every later turn.
+            self.state.pop("flow", None)
+            self.state.pop("step", None)
         self.parsed: dict[str, Any] = {}
         self.fresh_done = False  # this turn's DONE starts a new session's journal
 

@@ -167,10 +167,10 @@ def test_two_workers_and_two_schedulers_never_send_twice(rq_services, rq_setting
     assert set(statuses(rq_services).values()) == {"sent"}
 
 
-def test_worker_killed_mid_send_is_retried_after_its_lease(rq_services, rq_settings,
-                                                           fake_twilio, clock_file):
+def test_worker_killed_after_twilio_accepted_is_reconciled_not_sent_again(
+        rq_services, rq_settings, fake_twilio, clock_file):
     (row_id,) = add_participants(rq_services, 1)
-    fake_twilio.latency = 30.0  # the API call hangs: the worker dies inside it
+    fake_twilio.latency = 30.0  # Twilio has the text but its answer hangs: the worker dies
     scheduling.dispatch_due(rq_services)
     worker = start_worker(rq_settings, burst=False)
     try:
@@ -188,14 +188,38 @@ def test_worker_killed_mid_send_is_retried_after_its_lease(rq_services, rq_setti
     scheduling.dispatch_due(rq_services)
     work_in_process(rq_services)
     assert statuses(rq_services)[row_id] == "sending"
-    # After it, the scheduler frees the row and a worker sends it.
+    # After it, the clock asks Twilio first: the text is in its list, so it is recorded.
     clock_file.set(START + LEASE + timedelta(seconds=1))
     scheduling.dispatch_due(rq_services)
     work_in_process(rq_services)
     assert statuses(rq_services)[row_id] == "sent"
-    # The documented window: Twilio got the first request, the worker died before
-    # recording it, so this one text went out twice.
-    assert fake_twilio.attempts() == 2
+    assert fake_twilio.attempts() == 1, "the text went out twice"
+    with rq_services.db.session() as db:
+        assert db.get(ScheduledMessage, row_id).twilio_sid == fake_twilio.messages[0]["sid"]
+
+
+def test_worker_killed_before_twilio_took_the_text_sends_it_after_the_lease(
+        rq_services, rq_settings, fake_twilio, clock_file):
+    (row_id,) = add_participants(rq_services, 1)
+    fake_twilio.fail_next(503, count=1000)  # Twilio is down: nothing is accepted
+    fake_twilio.latency = 30.0
+    scheduling.dispatch_due(rq_services)
+    worker = start_worker(rq_settings, burst=False)
+    try:
+        deadline = time.monotonic() + 60
+        while fake_twilio.attempts() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fake_twilio.attempts() == 1
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    fake_twilio.clear()
+    fake_twilio.latency = 0.0
+    clock_file.set(START + LEASE + timedelta(seconds=1))
+    scheduling.dispatch_due(rq_services)
+    work_in_process(rq_services)
+    assert statuses(rq_services)[row_id] == "sent"
+    assert len(fake_twilio.messages) == 1
 
 
 def test_sender_errors_retry_or_stop(rq_services, fake_twilio, clock_file):

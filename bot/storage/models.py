@@ -163,6 +163,8 @@ INBOUND_WAITING = "direction = 'in' AND status IN ('received', 'failed')"
 """Inbound texts stored but not yet answered: the clock retries them (a handful at most)."""
 OUTBOUND_QUEUED = "direction = 'out' AND status = 'queued'"
 """Replies waiting for the REST API: the clock re-drives them when their job was lost."""
+OUTBOUND_SENDING = "direction = 'out' AND status = 'sending'"
+"""REST replies a worker claimed: the clock reconciles those left behind (bot.reconcile)."""
 SCHEDULED_PENDING = "status = 'pending'"
 """Timers not yet sent: the clock's due query reads them in due order."""
 
@@ -177,6 +179,7 @@ class Message(Base):
         # scan every text ever sent (migration 0008).
         partial_index("ix_messages_inbound_waiting", "updated_at", where=INBOUND_WAITING),
         partial_index("ix_messages_outbound_queued", "updated_at", where=OUTBOUND_QUEUED),
+        partial_index("ix_messages_outbound_sending", "updated_at", where=OUTBOUND_SENDING),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
