@@ -1,7 +1,7 @@
 """safety path: safety checks, alert signals and page attempts, safety plans
 
 Revision ID: 0002
-Revises: 0008
+Revises: 0004
 Create Date: 2026-11-30 20:57:04.665726
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0002'
-down_revision = '0008'  # "0001" as assigned; chained after main's head (0008) when main was merged in
+down_revision = '0004'  # "0001" as assigned; chained after main's head (0004) when main was merged in
 branch_labels = None
 depends_on = None
 
