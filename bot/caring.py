@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from bot import handlers, scheduling
 from bot.storage.models import Participant
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,6 @@ PLAN = "caring"
 
 def plan_after_crisis(services, db, participant_id: int, now: datetime) -> int:
     """Plan the caring texts from now (replacing any still pending); returns how many."""
-    from bot import handlers, scheduling
-
     participant = db.get(Participant, participant_id)
     if participant is None or participant.status != "active":
         return 0  # opted out, deleted or not yet consented: no texts at all
