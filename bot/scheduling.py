@@ -71,7 +71,13 @@ def participant_view(participant: Participant, session: Session | None) -> sched
 
 def schedule_plan(turn, plan_name: str, anchor_at: datetime) -> list[ScheduledMessage]:
     """Replace the participant's pending messages of plan_name with a fresh schedule."""
-    services, db, p, now = turn.services, turn.db, turn.participant, turn.now
+    return place_plan(turn.services, turn.db, turn.participant, turn.now, plan_name,
+                      anchor_at)
+
+
+def place_plan(services, db, p: Participant, now: datetime, plan_name: str,
+               anchor_at: datetime) -> list[ScheduledMessage]:
+    """schedule_plan outside a turn (caring texts after a crisis is acknowledged)."""
     plan = services.definitions.plans.get(plan_name)
     if plan is None:
         log.warning("no plan named %s; nothing scheduled", plan_name)
