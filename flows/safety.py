@@ -25,7 +25,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cached_property
 
-from flows import safety_rules
+from flows import safety_model, safety_rules
 from flows.safety_phrases import TOKEN, TRACKED_WORDS, Phrases
 from flows.safety_text import Normaliser
 
@@ -546,8 +546,8 @@ def _decide(found: list[_Finding]) -> Assessment:
     return Assessment(level, category, phrases, key, rules)
 
 
-def assess(text: str) -> Assessment:
-    """Assess one inbound text: crisis, urgent, check, or none (maybe a gentle mention)."""
+def assess_rules(text: str) -> Assessment:
+    """The rules' verdict alone: crisis, urgent, check, or none (maybe a gentle mention)."""
     if not text or not text.strip():
         return NO_CONCERN
     ctx = _Context(text)
@@ -571,6 +571,43 @@ def assess(text: str) -> Assessment:
     if not any(f.level in (CRISIS, URGENT, CHECK) for f in found):
         found += _net(ctx)
     return _decide(found)
+
+
+LEARNED_CATEGORY = "possible_risk"
+LEARNED_RULE = "learned_stage"
+LEARNED_ENABLED = True
+"""Whether `assess` consults the learned stage by default (the host may turn it off:
+SAFETY_LEARNED_STAGE, README configuration)."""
+_MODEL = safety_model.load()
+
+
+def learned_probability(text: str) -> float:
+    """The learned stage's estimate that text is a crisis or urgent (0..1)."""
+    return _MODEL.probability(normalise(text)) if text and text.strip() else 0.0
+
+
+def learned_threshold() -> float:
+    """The probability at or above which the learned stage raises a `none` to `check`."""
+    return _MODEL.threshold
+
+
+def raise_with_model(text: str, verdict: Assessment) -> Assessment:
+    """The rules' verdict, raised to `check` when the rules say none and the model is sure
+    enough. Never an alert, never lower: only a `none` (or gentle mention) can change."""
+    if verdict.level != NONE or learned_probability(text) < _MODEL.threshold:
+        return verdict
+    return Assessment(CHECK, LEARNED_CATEGORY, (), None, (LEARNED_RULE,))
+
+
+def assess(text: str, *, learned: bool | None = None) -> Assessment:
+    """Assess one inbound text: crisis, urgent, check, or none (maybe a gentle mention).
+
+    The rules decide; the learned stage (when enabled) may only raise a `none` to `check`.
+    """
+    verdict = assess_rules(text)
+    if learned is None:
+        learned = LEARNED_ENABLED
+    return raise_with_model(text, verdict) if learned else verdict
 
 
 def reply_key(assessment: Assessment) -> str | None:
