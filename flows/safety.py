@@ -578,7 +578,8 @@ LEARNED_RULE = "learned_stage"
 LEARNED_ENABLED = True
 """Whether `assess` consults the learned stage by default (the host may turn it off:
 SAFETY_LEARNED_STAGE, README configuration)."""
-_MODEL = safety_model.load()
+MODEL = safety_model.load()
+_MODEL = MODEL
 
 
 def learned_probability(text: str) -> float:
@@ -676,6 +677,23 @@ def check_net_examples() -> list[str]:
         if _net(_Context(text)):
             problems.append(f"check net: counter-example scored as check: {text!r} "
                             f"(score {net_score(text)})")
+    return problems
+
+
+def check_model(tolerance: float = 1e-4) -> list[str]:
+    """Every reference text whose score here differs from the one the trainer recorded.
+
+    The trainer stores scikit-learn's probability for a sample of its texts; this code
+    must give the same, or the features here are not the ones the weights were fitted to.
+    """
+    problems = []
+    for text, expected in MODEL.meta.get("reference", ()):
+        got = learned_probability(text)
+        if abs(got - expected) > tolerance:
+            problems.append(f"learned stage: score {got:.6f} for {text!r}, trained model "
+                            f"gave {expected:.6f}")
+    if not MODEL.meta.get("reference"):
+        problems.append("learned stage: the weights file holds no reference scores")
     return problems
 
 

@@ -31,7 +31,7 @@ def features(normalised: str, buckets: int) -> dict[int, float]:
     words = _WORD.findall(normalised)
     counts: dict[int, float] = {}
     grams = ["w:" + w for w in words]
-    grams += ["b:" + a + " " + b for a, b in zip(words, words[1:])]
+    grams += ["b:" + a + " " + b for a, b in zip(words, words[1:], strict=False)]
     for w in words:
         padded = " " + w + " "
         for n in (3, 4, 5):

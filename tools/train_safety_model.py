@@ -202,7 +202,7 @@ def main(argv=None) -> int:
         "cross_validation": {k: {s: {m: (list(v) if isinstance(v, tuple) else round(v, 4))
                                       for m, v in d.items()} for s, d in f.items()}
                              for k, f in report.items()},
-        "reference": [[t, round(float(p), 6)] for t, p in zip(samples, reference)],
+        "reference": [[t, round(float(p), 6)] for t, p in zip(samples, reference, strict=True)],
         "weights": nonzero,
     }
     MODEL_PATH.write_text(json.dumps(payload, separators=(",", ":")) + "\n", encoding="utf-8")
