@@ -307,10 +307,15 @@ def alerts_list() -> None:
         privacy.audit(db, operator(), "alerts.list", None, svc.clock.now())
     if not rows:
         click.echo("no open alerts")
-    for row in rows:
+    shown = None
+    for row in rows:  # grouped by participant, most urgent level first
+        if row["participant"] != shown:
+            shown = row["participant"]
+            click.echo(f"participant #{shown} (...{row['phone_last4']})")
         click.echo(f"#{row['id']} {row['level']:<7} {row['category'] or '-':<18} "
-                   f"participant #{row['participant']} (...{row['phone_last4']}) "
-                   f"{row['created_at']} pages={row['pages']}")
+                   f"texts={row['signals']} first={row['created_at']} "
+                   f"last={row['last_signal_at']} pages: attempted={row['attempted']} "
+                   f"accepted={row['accepted']} failed={row['failed']}")
 
 
 @alerts_cli.command("ack")
@@ -323,6 +328,66 @@ def alerts_ack(alert_id: int, who: str | None) -> None:
     if not alerts.acknowledge(services(), alert_id, who or operator()):
         raise click.ClickException(f"no open alert #{alert_id}")
     click.echo(f"alert #{alert_id} acknowledged")
+
+
+safety_plan_cli = AppGroup("safety-plan", help="A participant's personal safety plan.")
+
+PLAN_OPTIONS = [("warning_signs", "--warning-signs"), ("coping", "--coping"),
+                ("distractions", "--distractions"), ("people", "--people"),
+                ("professionals", "--professionals"), ("environment", "--environment"),
+                ("reasons", "--reasons")]
+
+
+def _plan_options(func):
+    for key, flag in reversed(PLAN_OPTIONS):
+        func = click.option(flag, key, help=f"Safety plan section: {key.replace('_', ' ')}")(func)
+    return func
+
+
+@safety_plan_cli.command("set")
+@click.argument("phone")
+@_plan_options
+def safety_plan_set(phone: str, **sections: str | None) -> None:
+    """Store (or update sections of) a participant's safety plan; texted back on PLAN."""
+    from bot import privacy, safety_plan
+
+    svc = services()
+    given = {k: v for k, v in sections.items() if v is not None}
+    if not given:
+        raise click.UsageError("give at least one section, e.g. --coping 'walk the dog'")
+    now = svc.clock.now()
+    with svc.db.session() as db:
+        p = people.find(db, _address(phone).phone, svc.phone_hash_key)
+        if p is None or p.status == "deleted":
+            raise click.ClickException("no such participant")
+        try:
+            plan = safety_plan.store(db, p.id, given, operator(), now)
+        except safety_plan.PlanError as error:
+            raise click.ClickException(str(error)) from None
+        privacy.audit(db, operator(), "safety_plan.set", p.id, now)
+        count = len(safety_plan.load(plan))
+    click.echo(f"safety plan saved for participant #{p.id} ({count} sections); PLAN texts it")
+
+
+@safety_plan_cli.command("show")
+@click.argument("phone")
+def safety_plan_show(phone: str) -> None:
+    """Print a participant's safety plan as it would be texted (audited)."""
+    from bot import privacy, safety_plan
+
+    svc = services()
+    with svc.db.session() as db:
+        p = people.find(db, _address(phone).phone, svc.phone_hash_key)
+        if p is None:
+            raise click.ClickException("no such participant")
+        sections = safety_plan.find(db, p.id)
+        privacy.audit(db, operator(), "safety_plan.show", p.id, svc.clock.now())
+    if not sections:
+        click.echo(f"participant #{p.id} has no safety plan")
+        return
+    for text in safety_plan.texts(sections):
+        click.echo(text)
+        click.echo("---")
 
 
 keys_cli = AppGroup("keys", help="Encryption keys.")
@@ -342,5 +407,5 @@ def init_app(app: Flask) -> None:
     from bot.clock_cli import clock_cli
 
     for command in (db_cli, enroll, chat, participant, course_end, nudges_cli, scheduler,
-                    flows_cli, alerts_cli, keys_cli, clock_cli):
+                    flows_cli, alerts_cli, keys_cli, clock_cli, safety_plan_cli):
         app.cli.add_command(command)

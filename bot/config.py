@@ -112,6 +112,10 @@ def setting(env: str, meaning: str, default: Any = "", *, shown_default: str | N
     return field(default=default, metadata={"env": var})
 
 
+DEFAULT_CLINIC_CONTACT = "your care team"
+"""CLINIC_CONTACT's default: the words, not a way to reach anyone (production refuses it)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the bot can be configured with.
@@ -165,14 +169,26 @@ class Settings:
         "(US long code: 1; toll-free: 3; short code: 100)",
         1.0, shown_default="`1`", parse=float, dump=repr)
     clinic_name: str = setting("CLINIC_NAME", "In the invitation and HELP", "your clinic")
-    clinic_contact: str = setting("CLINIC_CONTACT",
-                                  "Phone, email or URL in HELP and low-mood replies",
-                                  "your care team")
+    clinic_contact: str = setting(
+        "CLINIC_CONTACT",
+        "Phone, email or URL in HELP, urgent and low-mood replies (\"your care team at "
+        "...\"); required in production",
+        "your care team")
     program_name: str = setting("PROGRAM_NAME", "The program's name in texts (CTIA)",
                                 "Integration Companion")
     care_team_numbers: tuple[str, ...] = setting(
-        "CARE_TEAM_NUMBERS", "Comma-separated E.164 numbers paged for crisis and urgent alerts",
+        "CARE_TEAM_NUMBERS",
+        "Comma-separated E.164 numbers paged for crisis, urgent and safety-check alerts; "
+        "required in production",
         (), parse=_numbers, dump=_join)
+    safety_check_timeout_minutes: int = setting(
+        "SAFETY_CHECK_TIMEOUT_MINUTES",
+        "An unanswered safety question pages the care team after this long", 30, parse=int)
+    spool_path: str = setting(
+        "SPOOL_PATH",
+        "Append-only file for inbound texts when the database and Redis are both down "
+        "(replayed by the clock process on the same host)",
+        shown_default="`instance/spool/inbound.jsonl`")
     journal_encryption_key: str = setting(
         "JOURNAL_ENCRYPTION_KEY",
         "Comma-separated Fernet keys, newest first; required in production",
@@ -306,6 +322,20 @@ class Settings:
                 # The care console signs its sessions with it, and it is always served.
                 raise ConfigError("production needs SECRET_KEY (32 characters or more): it "
                                   "signs care console sessions and journal links")
+            for problem in self.safety_gaps():
+                raise ConfigError(f"production needs {problem}")
+        if self.safety_check_timeout_minutes < 1:
+            raise ConfigError("SAFETY_CHECK_TIMEOUT_MINUTES must be at least 1")
+
+    def safety_gaps(self) -> list[str]:
+        """What the safety path lacks: nobody to page, or no real contact in the replies."""
+        gaps = []
+        if not self.care_team_numbers:
+            gaps.append("CARE_TEAM_NUMBERS (nobody would be paged about a crisis)")
+        contact = self.clinic_contact.strip()
+        if not contact or contact.casefold() == DEFAULT_CLINIC_CONTACT.casefold():
+            gaps.append("CLINIC_CONTACT (a phone, email or URL participants can reach)")
+        return gaps
 
 
 PROCESS_VARIABLES: tuple[tuple[str, str, str], ...] = (

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session as DbSession
 
-from bot import journal_book, journal_links, replan
+from bot import journal_book, journal_links, replan, safety_checks, safety_plan
 from bot import participants as people
 from bot.storage.models import (
     JournalEntry,
@@ -40,6 +40,7 @@ class Turn:
     now: datetime
     replies: list[ev.SendText] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    alert_ids: list[int] = field(default_factory=list)  # paged before the reply goes out
 
 
 def apply(turn: Turn, events: tuple[ev.Event, ...]) -> None:
@@ -54,6 +55,7 @@ def apply(turn: Turn, events: tuple[ev.Event, ...]) -> None:
 def send_text(turn: Turn, event: ev.SendText) -> None:
     """Queue a reply (TwiML in the webhook, the REST API from a worker)."""
     turn.replies.append(event)
+    safety_plan.add_hint(turn, event)  # a crisis reply points to their own plan
 
 
 def record_consent(turn: Turn, event: ev.RecordConsent) -> None:
@@ -196,7 +198,7 @@ def end_course(turn: Turn, event: ev.EndCourse) -> None:
 
 
 def raise_alert(turn: Turn, event: ev.RaiseAlert) -> None:
-    """Record a care-team alert and page after commit (see bot.alerts)."""
+    """Record (or attach to) a care-team alert; bot.safety_words pages it after commit."""
     from bot import alerts
 
     alerts.raise_alert(turn, event.level, event.category)
@@ -256,5 +258,8 @@ HANDLERS: dict[type, Callable] = {
     ev.EndCourse: end_course,
     ev.RaiseAlert: raise_alert,
     ev.DeleteData: delete_data,
+    ev.AskSafetyCheck: safety_checks.record_asked,
+    ev.CloseSafetyCheck: safety_checks.record_closed,
+    ev.SendSafetyPlan: safety_plan.send_plan,
 }
 """Every event type the engine can return, and who carries it out."""

@@ -114,16 +114,28 @@ def _job(services, func, *args):
 
 
 def enqueue_dispatch(services, batches: list[list[int]], inbound_ids: list[int],
-                     outbound_ids: list[int], alert_ids: list[int]) -> None:
+                     outbound_ids: list[int], alert_ids: list[int],
+                     count_hash: str | None = None) -> int:
     """A clock pass's hand-over in one Redis pipeline: scheduled batches, inbound retries
-    (one job each), lost REST replies (one job) and due care-team pages (one job each)."""
+    (one job each), lost REST replies (one job) and due care-team pages (one job each).
+
+    count_hash: also read that hash's length in the same round trip (the inbound spool
+    of bot.spool); returns it (0 without count_hash).
+    """
     work = [_job(services, send_scheduled, ids) for ids in batches if ids]
     work += [_job(services, retry_inbound, message_id) for message_id in inbound_ids]
     if outbound_ids:
         work.append(_job(services, send_outbound, outbound_ids))
     work += [_job(services, page_alert, alert_id) for alert_id in alert_ids]
+    if not work and count_hash is None:
+        return 0
+    pipe = services.redis.pipeline()
     if work:
-        services.queue.enqueue_many(work)
+        services.queue.enqueue_many(work, pipeline=pipe)
+    if count_hash is not None:
+        pipe.hlen(count_hash)
+    results = pipe.execute()
+    return int(results[-1]) if count_hash is not None else 0
 
 
 def enqueue_scheduled(services, ids: list[int]) -> None:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from bot.storage.models import JournalEntry, Message, Participant, ScheduledMessage, Session
+from bot.storage.models import (
+    JournalEntry,
+    Message,
+    Participant,
+    SafetyPlan,
+    ScheduledMessage,
+    Session,
+)
 
 ENCRYPTED_COLUMNS = (
     (Participant, ("phone", "name")),
@@ -17,6 +24,7 @@ ENCRYPTED_COLUMNS = (
     (JournalEntry, ("text",)),
     (Message, ("body",)),
     (ScheduledMessage, ("body",)),
+    (SafetyPlan, ("sections",)),
 )
 """Every column stored with EncryptedText."""
 

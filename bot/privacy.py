@@ -18,6 +18,7 @@ from bot.storage.models import (
     JournalEntry,
     Message,
     Participant,
+    SafetyPlan,
     ScheduledMessage,
     Session,
 )
@@ -28,6 +29,7 @@ def erase_participant(db, participant: Participant, now: datetime, actor: str = 
     pid = participant.id
     journal_links.revoke_all(db, pid, now)
     db.execute(delete(JournalEntry).where(JournalEntry.participant_id == pid))
+    db.execute(delete(SafetyPlan).where(SafetyPlan.participant_id == pid))
     db.execute(update(Session).where(Session.participant_id == pid)
                .values(intention=None, action=None, mood=None, therapy_booked=None))
     db.execute(update(Message).where(Message.participant_id == pid).values(body=None))

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import dates, handlers
+from bot import dates, handlers, safety_words
 from bot import participants as people
 from bot.care import handoff
 from bot.logsafe import mask_phone
@@ -38,9 +39,12 @@ class Inbound:
     opt_out_type: str | None = None
 
 
-def record_inbound(services, inbound: Inbound) -> tuple[int, bool]:
-    """Store the text before anything else; return (message id, whether it is new)."""
-    now = services.clock.now()
+def record_inbound(services, inbound: Inbound, at: datetime | None = None) -> tuple[int, bool]:
+    """Store the text before anything else; return (message id, whether it is new).
+
+    at: when it arrived, for a text replayed from the spool after a database outage.
+    """
+    now = at or services.clock.now()
     try:
         with services.db.session() as db:
             participant = people.find(db, inbound.address.phone, services.phone_hash_key)
@@ -129,9 +133,11 @@ def run_turn(services, step: Callable, *, message_id: int | None = None,
             message.updated_at = now
         after = list(turn.after_commit)
         texts = [r.text for r in turn.replies]
+        alert_ids, reply_keys = list(turn.alert_ids), [r.key for r in turn.replies]
         kinds = [type(e).__name__ for e in result.events]
     log.info("turn participant=%s events=%s replies=%d", mask_phone(participant.phone),
              ",".join(kinds) or "-", len(texts))
+    texts = safety_words.finish(services, alert_ids, reply_keys, reply_ids, texts)
     if via == "rest" and reply_ids:
         from bot import jobs
 

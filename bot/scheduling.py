@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, case, func, literal_column, or_, select, union_all, update
 
 from bot import participants as people
+from bot import safety_checks, spool
 from bot.storage.models import Message, Participant, ScheduledMessage, Session
 from flows import schedule
 from flows.quoting import fits, quote
@@ -339,7 +340,15 @@ def dispatch_due(services, now: datetime | None = None) -> int:
         pages = alerts.due_alert_ids(db, now)
     size = batch_size(rate)
     batches = [ids[start:start + size] for start in range(0, len(ids), size)]
-    jobs.enqueue_dispatch(services, batches, inbound, outbound, pages)
+    # Before the Redis hand-over, which fails while Redis is down: questions nobody
+    # answered in time, and texts spooled to this host's file during an outage.
+    safety_checks.page_unanswered(services, now)
+    if spool.file_waiting(services):
+        spool.replay(services)
+    spooled = jobs.enqueue_dispatch(services, batches, inbound, outbound, pages,
+                                    count_hash=spool.REDIS_KEY)  # same round trip
+    if spooled:
+        spool.replay(services)  # texts kept in Redis while the database was away
     return len(ids)
 
 

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from bot.clock import Clock, FileClock, SystemClock
-from bot.config import ConfigError, Settings
+from bot.config import DEFAULT_CLINIC_CONTACT, ConfigError, Settings
 from bot.crypto import Keyring, load_or_create_dev_key, set_keyring
 from bot.storage import Database
 from flows import loader
@@ -47,7 +47,8 @@ class Services:
         """Clinic-wide placeholders for the words."""
         s = self.settings
         return {"program": s.program_name, "clinic_name": s.clinic_name,
-                "clinic_contact": s.clinic_contact}
+                "clinic_contact": s.clinic_contact,
+                "care_team": care_team_phrase(s.clinic_contact)}
 
     @property
     def sender(self):
@@ -87,6 +88,14 @@ class Services:
         return Queue(self.settings.queue_name, connection=self.redis)
 
 
+def care_team_phrase(contact: str) -> str:
+    """'your care team at 555-0100', or just 'your care team' when no real contact is set."""
+    contact = (contact or "").strip()
+    if not contact or contact.casefold() == DEFAULT_CLINIC_CONTACT.casefold():
+        return "your care team"
+    return f"your care team at {contact}"
+
+
 def make_sender(settings: Settings):
     """The configured SMS backend."""
     from bot import sms
@@ -106,6 +115,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None, sender=Non
                    db: Database | None = None, redis_url: str | None = None) -> Services:
     """Check settings, install the encryption keys, and build the adapters."""
     settings.check()
+    for gap in settings.safety_gaps():  # production refuses these in check()
+        log.warning("SAFETY: no %s. Crisis replies will not say the care team was told.", gap)
     configure_keys(settings)
     if clock is None:
         clock = FileClock(settings.clock_file) if settings.clock_file else SystemClock()

@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot import replay, runner
+from bot import replay, runner, spool
 from bot import webhook_form as fields
 from bot.phones import InvalidNumber, parse_address
 from bot.webhook_token import webhook_token
+from flows import safety
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +83,16 @@ def inbound_sms() -> Response:
         return _bad_request("From is not a valid phone number")
     except fields.FormError as error:
         return _bad_request(str(error))
-    message_id, new = runner.record_inbound(services(), inbound)
+    assessment = _assess(inbound.body)  # before the database: a crisis reply never waits on it
+    try:
+        message_id, new = runner.record_inbound(services(), inbound)
+    except SQLAlchemyError:
+        log.exception("database unreachable for inbound %s: spooling it", sid)
+        return twiml(_database_down(inbound, assessment))
     if not new:
         log.info("replayed MessageSid %s: answering as before", sid)
         outcome, replies = replay.first_copy_outcome(services(), message_id)
-        return twiml(_safety_fallback(inbound.body) if outcome == "failed" else replies)
+        return twiml(_safety_fallback(inbound, assessment) if outcome == "failed" else replies)
     try:
         replies = runner.process_inbound(services(), message_id,
                                          opt_out_type=inbound.opt_out_type)
@@ -93,7 +100,7 @@ def inbound_sms() -> Response:
         log.exception("processing inbound %s failed; a worker will retry it", sid)
         runner.mark_failed(services(), message_id)
         _enqueue_retry(message_id)
-        return twiml(_safety_fallback(inbound.body))
+        return twiml(_safety_fallback(inbound, assessment))
     return twiml(replies)
 
 
@@ -104,20 +111,36 @@ LAST_RESORT_CRISIS_TEXT = (
 """Sent when processing failed and the text looks like a crisis: 988 must never wait."""
 
 
-def _safety_fallback(body: str) -> list[str]:
-    """When the turn crashed, a crisis text still gets the crisis line at once."""
-    from flows import safety
-
+def _assess(body: str):
+    """The safety assessment of a text (None if the detector itself failed)."""
     try:
-        assessment = safety.assess(body)
+        return safety.assess(body)
     except Exception:
-        log.exception("safety assessment failed in the fallback")
+        log.exception("safety assessment failed")
+        return None
+
+
+def _database_down(inbound: runner.Inbound, assessment) -> list[str]:
+    """Spool the text; a risky one still gets its reply and a page (see bot.spool)."""
+    svc = services()
+    try:
+        return spool.database_down(svc, inbound, assessment or safety.NO_CONCERN,
+                                   svc.clock.now(), safety.reply_key)
+    except Exception:
+        log.exception("spooling inbound %s failed", inbound.sid)
+        if assessment is not None and (assessment.alert or assessment.level == "check"):
+            return [LAST_RESORT_CRISIS_TEXT]
         return []
-    if assessment.level != "crisis":
+
+
+def _safety_fallback(inbound: runner.Inbound, assessment) -> list[str]:
+    """When the turn crashed, a risky text still gets its reply and the care team a page."""
+    if assessment is None or not (assessment.alert or assessment.level == "check"):
         return []
     try:
-        key = safety.reply_key(assessment) or "safety.crisis"
-        return [services().definitions.render(key, services().variables)]
+        # The text is stored and a worker retries it (raising the alert with its id); the
+        # page goes now, because the retry may be the next thing to fail.
+        return spool.risky_reply(services(), inbound, assessment, safety.reply_key)
     except Exception:
         log.exception("crisis template failed; sending the last-resort crisis text")
         return [LAST_RESORT_CRISIS_TEXT]

@@ -8,7 +8,9 @@ events and the host (bot/runner.py) carries them out.
 Order of a text turn, each stage able to end it:
   1. empty or media-only messages get a plain answer;
   2. safety: every text is assessed first (STOP and DONE included);
-     a crisis reply and care-team alert go out and the flow does not move;
+     a crisis or urgent reply and care-team alert go out and the flow in
+     progress is suspended (flows/safety_talk.py); a "check" text gets the
+     YES/NO safety question, and a pending question takes the next reply;
   3. opt-out (flows/optout.py: opt out now, or ask once "Reply STOP to stop all
      texts" and wait for the answer), then the opted-out gate;
   4. the invitation gate (double opt-in: nothing but the invitation before YES);
@@ -28,7 +30,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flows import answers, keywords, optout
+from flows import answers, keywords, optout, safety_talk
 from flows.loader import Definitions
 from flows.model import (
     AskOptOut,
@@ -39,7 +41,6 @@ from flows.model import (
     OptIn,
     OptOut,
     Pause,
-    RaiseAlert,
     RecordConsent,
     RecordSessionDone,
     RecordTherapyBooked,
@@ -49,6 +50,7 @@ from flows.model import (
     SchedulePlan,
     ScheduleSession,
     SendJournal,
+    SendSafetyPlan,
     SendText,
     Step,
     StoreMood,
@@ -168,17 +170,25 @@ class Engine:
             return
         assessment = self.assess(raw)
         if assessment.alert:
-            turn.say(self.reply_key(assessment) or "safety.crisis")
-            turn.emit(RaiseAlert(assessment.level, assessment.category))
+            safety_talk.alert_reply(turn, self.reply_key(assessment) or "safety.crisis",
+                                    assessment.level, assessment.category, now)
         elif getattr(assessment, "gentle", False) and ctx.status not in _SILENT:
             turn.say("safety.gentle")
 
         word = _CARRIER_WORDS.get(carrier) or keywords.keyword(raw)
         verdict = optout.classify(raw)
+        if assessment.level == safety_talk.CHECK and verdict.outcome == optout.CONFIRM:
+            # Safety first: the safety question, not "Reply STOP to stop all texts?".
+            verdict = optout.NOT_A_REQUEST
+        if (assessment.level == safety_talk.CHECK and ctx.status not in _SILENT
+                and (carrier == "STOP" or verdict.outcome == optout.IMMEDIATE)):
+            safety_talk.check_with_stop(turn)  # no question after STOP: a person asks
         if self._opt_out(turn, raw, word, verdict, carrier, now):
             return
         if ctx.status == UNENROLLED:
             # Not enrolled by the clinic: say what this is and how to join, keep nothing.
+            if assessment.level == safety_talk.CHECK:
+                turn.say("safety.gentle")  # no question to a stranger, but 988 at once
             turn.say("help" if word == keywords.HELP else "stranger")
             turn.state = {}
             return
@@ -192,8 +202,20 @@ class Engine:
                     self._rejoin(turn)
                 else:
                     turn.say(_in_lang("start.confirm", lang))
+            elif assessment.level == safety_talk.CHECK:
+                turn.say("safety.gentle")  # no question to someone we may not text: 988 at once
             return
-        if assessment.level == "crisis":
+        if assessment.alert:
+            return  # the flow is suspended: these words are not an answer to anything
+        # Neither a check question nor its answer is ever silenced by the flooding guard.
+        if assessment.level == safety_talk.CHECK:
+            safety_talk.ask_check(turn, now)
+            return
+        if safety_talk.pending_check(turn, now) is not None:
+            if safety_talk.answer_check(turn, raw, now):
+                step = turn.current_step()
+                if step is not None:
+                    self._ask(turn, step)
             return
         if self._flooding(turn, now):
             return
@@ -324,6 +346,9 @@ class Engine:
                 self._ask(turn, step)
         elif word == keywords.DONE:
             last = ctx.last_session
+            if last is not None and last.done_at is not None and (
+                    now - last.done_at < JOURNAL_REPEAT_WINDOW):
+                safety_talk.unsuspend(turn, "journal")  # a journal set aside after a crisis
             journaling = state.get("flow") == "journal" or (
                 state.get("resume", {}).get("flow") == "journal")
             if (
@@ -347,6 +372,18 @@ class Engine:
             self._begin(turn, "journal")
         elif word == keywords.JOURNAL:
             turn.emit(SendJournal(keywords.journal_page(raw)))
+            stopped = safety_talk.suspended_position(turn)
+            if stopped is not None:
+                turn.say("journal.stopped", step=str(stopped[0]), steps=str(stopped[1]))
+        elif word == keywords.CONTINUE:
+            safety_talk.unsuspend(turn)
+            step = turn.current_step()
+            if step is not None:
+                self._ask(turn, step)  # the suspended question, or the one already open
+            else:
+                turn.say("continue.nothing")
+        elif word == keywords.PLAN:
+            turn.emit(SendSafetyPlan())
         elif word == keywords.SKIP:
             step = turn.current_step()
             if step is None:
@@ -381,6 +418,8 @@ class Engine:
         """Enter flow_id at its first step and ask it."""
         flow = self.defs.flows[flow_id]
         _stop_awaiting(turn)
+        if flow_id not in DETOURS:
+            turn.state.pop("suspended", None)  # a new flow replaces one set aside after a crisis
         current = turn.state.get("flow")
         if flow_id in DETOURS and current and current not in DETOURS and current != flow_id:
             # A keyword in the middle of journaling (or set-up): come back afterwards.
@@ -472,6 +511,12 @@ class Engine:
                 turn.state.pop("flow", None)
                 turn.state.pop("step", None)
 
+    def safety_check_timed_out(self, state: dict | None, ctx: Context, now: datetime) -> Result:
+        """The host's timer: the check question went unanswered (a no-op once answered)."""
+        turn = _Turn(self.defs, ctx, state or {})
+        safety_talk.check_timed_out(turn, now)
+        return turn.result()
+
     # ------------------------------------------------------------ replies to nudges
 
     def _on_timer(self, turn: _Turn, timer: Timer) -> None:
@@ -517,7 +562,12 @@ class Engine:
 
     def _free_text(self, turn: _Turn, raw: str) -> None:
         """Text outside any flow: keep it as a note on the latest session."""
-        if turn.ctx.last_session is not None:
+        if turn.state.get("suspended"):
+            # After a crisis: kept, never taken as an answer, and no cheerful question.
+            if turn.ctx.last_session is not None:
+                turn.emit(SaveJournalEntry("note", answers.clean_text(raw)))
+            turn.say("safety.suspended")
+        elif turn.ctx.last_session is not None:
             turn.emit(SaveJournalEntry("note", answers.clean_text(raw)))
             turn.say("note.saved")
         else:

@@ -34,6 +34,8 @@ SESSION = "SESSION"
 FINISHED = "FINISHED"
 DELETE = "DELETE"
 MINDFULNESS = "MINDFULNESS"
+CONTINUE = "CONTINUE"
+PLAN = "PLAN"
 SHARE = "SHARE"
 YES = "YES"
 NO = "NO"
@@ -75,6 +77,8 @@ ALIASES: dict[str, str] = {
     **dict.fromkeys(["share", "sharing", "share journal", "journal sharing"], SHARE),
     **dict.fromkeys(["finished", "course done", "course finished", "course over"], FINISHED),
     **dict.fromkeys(["delete", "delete my data", "delete me", "erase"], DELETE),
+    **dict.fromkeys(["continue", "carry on", "pick up", "go on"], CONTINUE),
+    **dict.fromkeys(["plan", "my plan", "safety plan", "my safety plan"], PLAN),
     **dict.fromkeys(["yes", "y", "yes please", "yeah", "yep", "yup", "ok", "okay", "sure", "si",
                      "sí"], YES),
     **dict.fromkeys(["no", "n", "nope", "nah", "not yet", "no thanks"], NO),
@@ -157,7 +161,8 @@ SPELLED_OUT = frozenset(
     {OPT_OUT.lower(), OPT_IN.lower(), HELP.lower(), DONE.lower(), JOURNAL.lower(),
      INTENTION.lower(), SKIP.lower(), PAUSE.lower(), RESUME.lower(), TIMEZONE.lower(),
      BEDTIME.lower(), THERAPIST.lower(), SESSION.lower(), FINISHED.lower(), DELETE.lower(),
-     MINDFULNESS.lower(), SHARE.lower(), "next", "info", "unstop", "ayuda"}
+     MINDFULNESS.lower(), SHARE.lower(), CONTINUE.lower(), PLAN.lower(), "next", "info",
+     "unstop", "ayuda"}
 )
 """Keywords that interrupt even a free-text answer: the word itself, not its aliases."""
 

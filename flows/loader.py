@@ -25,6 +25,7 @@ SAMPLE_VARIABLES: dict[str, str] = {
     "program": "Integration Companion",
     "clinic_name": "Harbor Light Wellness Clinic",  # 28 chars: a long clinic name
     "clinic_contact": "(555) 555-0100 or care@clinic.org",
+    "care_team": "your care team at (555) 555-0100 or care@clinic.org",
     "name": " Alexandria",
     "intention": "x" * 60,  # quoted user text is cut to 60 characters
     "timezone": "America/Argentina/Buenos_Aires",
@@ -55,7 +56,12 @@ ENGINE_MESSAGES = frozenset(
      "safety.other_person", "safety.urgent", "safety.gentle", "optout.ask", "optout.ask.es",
      "optout.kept", "optout.kept.es", "stop.confirm.es", "start.confirm.es", "help.es",
      "setting.pause", "setting.pause.es",
-     "setting.time", "setting.time.es", "setting.kind", "setting.kind.es"}
+     "setting.time", "setting.time.es", "setting.kind", "setting.kind.es",
+     "safety.crisis.told", "safety.emergency.told",
+     "safety.urgent.told", "safety.check", "safety.check_no", "safety.check_unclear",
+     "safety.check_unclear.told", "safety.check_repeat", "safety.check_repeat.told",
+     "safety.suspended", "safety.plan_hint", "safety.plan_none", "journal.stopped",
+     "continue.nothing"}
 )
 """Message keys the engine and host use by name: every one must exist."""
 

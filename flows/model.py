@@ -219,6 +219,25 @@ class DeleteData(Event):
 
 
 @dataclass(frozen=True)
+class AskSafetyCheck(Event):
+    """The safety check question went out: the host times it (unanswered -> care team)."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CloseSafetyCheck(Event):
+    """The safety check was settled: "yes", "no", "unclear", "crisis" or "repeated"."""
+
+    outcome: str
+
+
+@dataclass(frozen=True)
+class SendSafetyPlan(Event):
+    """PLAN: text the participant their safety plan (the host holds it, encrypted)."""
+
+
+@dataclass(frozen=True)
 class Result:
     """What one engine call returns: the new conversation state and the events."""
 

@@ -21,9 +21,9 @@ from flows import sms_text
 
 KINDS: tuple[str, ...] = (
     "avoid", "sleep", "exercise", "connection", "therapy",
-    "action", "mindfulness", "intention", "maintenance",
+    "action", "mindfulness", "intention", "maintenance", "caring",
 )
-ANCHORS: tuple[str, ...] = ("session_done", "session_scheduled", "course_end")
+ANCHORS: tuple[str, ...] = ("session_done", "session_scheduled", "course_end", "crisis_ack")
 NAMED_TIMES: tuple[str, ...] = ("bedtime", "mindfulness_time")
 """Wall times `at` may name instead of "HH:MM"; they come from the participant."""
 OUTSIDE_WINDOW: tuple[str, ...] = ("later", "earlier", "same_day", "later_else_earlier")

@@ -45,6 +45,7 @@ VARIABLES = {
     "program": "Integration Companion",
     "clinic_name": "Harbor Clinic",
     "clinic_contact": "555-0100",
+    "care_team": "your care team at 555-0100",
 }
 QUOTING_KEYS = frozenset({"intention.saved", "journal.images.intention"})
 """Texts that echo the participant's words, which may hold any character."""
@@ -785,15 +786,20 @@ def test_media_mid_journal_does_not_move_the_journal(engine):
 # ---------------------------------------------------------------- safety comes first
 
 
-def test_crisis_mid_journal_alerts_and_holds_the_flow(engine):
+def test_crisis_mid_journal_alerts_and_suspends_the_flow(engine):
     chat = journaling(engine)
     chat.send("the ocean")
-    before = dict(chat.state)
     result = chat.send("I want to die")
     assert keys(result) == ["safety.crisis"]
     assert others(result) == [RaiseAlert("crisis", "suicide")]
     assert "988" in result.texts()[0]
-    assert chat.state == before
+    assert "flow" not in chat.state and chat.state["suspended"]["step"] == "insight"
+    # The next words are kept as a note, never as the answer, with no cheerful question.
+    result = chat.send("I'm safe now, my partner is here")
+    assert keys(result) == ["safety.suspended"]
+    assert others(result) == [SaveJournalEntry("note", "I'm safe now, my partner is here")]
+    assert keys(chat.send("JOURNAL"))[-1] == "journal.stopped"
+    assert keys(chat.send("CONTINUE")) == ["journal.insight"]
 
 
 def test_medical_emergency_gets_the_911_template(engine):
@@ -816,12 +822,12 @@ def test_capital_stop_before_a_crisis_sentence_gets_the_crisis_reply_then_the_qu
     assert others(result) == [RaiseAlert("crisis", "suicide"), AskOptOut(NOW)]
 
 
-def test_urgent_side_effect_alerts_and_keeps_the_answer(engine):
+def test_urgent_side_effect_alerts_and_suspends_the_flow(engine):
     chat = journaling(engine)
     result = chat.send("there is blood in my pee")
-    assert keys(result)[0] == "safety.urgent"
-    assert others(result) == [RaiseAlert("urgent", "bladder"),
-                              SaveJournalEntry("images", "there is blood in my pee")]
+    assert keys(result) == ["safety.urgent"]
+    assert others(result) == [RaiseAlert("urgent", "bladder")]
+    assert chat.state["suspended"]["step"] == "images"
 
 
 def test_integration_language_is_not_a_crisis(engine):
@@ -876,3 +882,32 @@ def test_carrier_opt_out_reason(engine):
 def test_empty_text_before_yes_gets_the_invitation(engine):
     result = turn(engine, context(status="invited"), "", state={"invited": True})
     assert keys(result) == ["invite.reminder"]
+
+
+def test_continue_repeats_the_open_question_or_says_there_is_nothing(engine):
+    chat = journaling(engine)
+    assert keys(chat.send("CONTINUE")) == ["journal.images"]
+    assert keys(turn(engine, context(), "continue")) == ["continue.nothing"]
+
+
+def test_check_text_asks_once_and_no_resumes_the_question(engine):
+    chat = journaling(engine)
+    result = chat.send("sometimes i wonder if everyone would be better off if i just disappeared")
+    assert keys(result) == ["safety.check"]
+    assert chat.state["flow"] == "journal" and chat.state["check"]
+    assert keys(chat.send("NO")) == ["safety.check_no", "journal.images"]
+    assert "check" not in chat.state
+
+
+def test_uncertain_text_with_stop_gets_988_and_a_care_team_alert_not_a_question(engine):
+    result = turn(engine, context(), "please stop texting me. sometimes i wonder if everyone "
+                                     "would be better off if i just disappeared")
+    assert keys(result) == ["safety.gentle", "stop.confirm"]
+    assert others(result) == [RaiseAlert("check", "unanswered_check"), OptOut("request")]
+
+
+def test_an_unsure_stop_with_an_uncertain_text_gets_the_safety_question_first(engine):
+    # Whether STOP was aimed at us is unclear (issue 15 would ask); safety asks first.
+    result = turn(engine, context(),
+                  "STOP. sometimes i wonder if everyone would be better off if i just disappeared")
+    assert keys(result) == ["safety.check"]

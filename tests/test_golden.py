@@ -47,6 +47,7 @@ VARIABLES = {
     "program": "Integration Companion",
     "clinic_name": "Harbor Clinic",
     "clinic_contact": "555-0100",
+    "care_team": "your care team at 555-0100",
 }
 
 
@@ -242,6 +243,28 @@ SCRIPTS: dict[str, tuple[Context, list]] = {
          Say("ok, a 3"), Nudge("nudge.avoid.checkin", "mood", wait=24 * HOURS),
          Say("tired"), Say("still tired"),
          Nudge("nudge.therapy.ask", "therapy_booked", wait=2 * HOURS), Say("not yet")],
+    ),
+    "safety_check": (
+        active(),
+        [Say("done"), Say("the ocean, and a lot of light", wait=timedelta(minutes=20)),
+         Say("sometimes i wonder if everyone would be better off if i just disappeared"),
+         Say("no", wait=MINUTE), Say("I am allowed to rest"),
+         Say("how many of my sleeping pills would it take to not wake up", wait=HOURS),
+         Say("sometimes i wonder if everyone would be better off if i just disappeared",
+             wait=3 * HOURS),
+         Say("yes", wait=MINUTE), Say("ok", wait=MINUTE),
+         Say("sometimes i wonder if everyone would be better off if i just disappeared",
+             wait=24 * HOURS),
+         Say("I don't know", wait=MINUTE)],
+    ),
+    "crisis_mid_journal": (
+        active(),
+        [Say("done"), Say("the ocean, and a lot of light", wait=timedelta(minutes=20)),
+         Say("I want to kill myself", wait=MINUTE),
+         Say("I'm safe, my partner is with me", wait=MINUTE), Say("JOURNAL", wait=HOURS),
+         Say("CONTINUE", wait=MINUTE), Say("I am allowed to rest"),
+         Say("there's blood in my urine since yesterday", wait=MINUTE),
+         Say("done", wait=MINUTE), Say("Let go of rushing")],
     ),
     # Issue 10: the conversations that changed on purpose.
     "detour_mid_journal": (

@@ -255,7 +255,8 @@ def test_production_with_a_public_address_needs_a_secret_key(tmp_path):
     base = dict(env="production", database_url="sqlite://", redis_url="redis://x",
                 twilio_account_sid="AC1", twilio_auth_token="t", twilio_from_number="+15005550006",
                 journal_encryption_key=Fernet.generate_key().decode(), phone_hash_key="p",
-                public_base_url=BASE)
+                public_base_url=BASE, care_team_numbers=("+15557654321",),
+                clinic_contact="555-0100")
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         Settings(**base).check()
     Settings(**base, secret_key="s" * 32).check()

@@ -20,8 +20,12 @@ DATA = Path(__file__).resolve().parent / "data"
 TEMPLATES = ROOT / "flows" / "definitions" / "safety.toml"
 SAMPLE_CONTACT = "Dr Rivera's office 555-010-0199"  # 30 characters, the longest we allow for
 
-KEYS = ("safety.crisis", "safety.emergency", "safety.other_person", "safety.urgent",
-        "safety.gentle")
+KEYS = ("safety.crisis", "safety.emergency", "safety.other_person", "safety.other_person.told",
+        "safety.urgent",
+        "safety.gentle", "safety.crisis.told", "safety.emergency.told", "safety.urgent.told",
+        "safety.check", "safety.check_no", "safety.check_unclear", "safety.check_unclear.told",
+        "safety.check_repeat", "safety.check_repeat.told", "safety.suspended",
+        "safety.plan_hint", "safety.plan_none")
 
 
 def load(name: str) -> list[dict[str, str]]:
@@ -326,16 +330,20 @@ def test_templates_exist_and_fit_in_two_gsm7_segments():
     messages = templates()
     assert set(messages) == set(KEYS)
     for key, text in messages.items():
-        assert set(re.findall(r"{(\w*)}", text)) <= {"clinic_contact"}, key
-        rendered = text.format(clinic_contact=SAMPLE_CONTACT)
+        assert set(re.findall(r"{(\w*)}", text)) <= {"clinic_contact", "care_team"}, key
+        rendered = text.format(clinic_contact=SAMPLE_CONTACT,
+                               care_team=f"your care team at {SAMPLE_CONTACT}")
         assert problems(rendered) == [], key
         assert "ketamine" not in rendered.casefold(), key
 
 
 def test_crisis_template_gives_every_way_to_get_help():
-    text = templates()["safety.crisis"]
-    for must in ("988", "741741", "HOME", "911", "care team"):
-        assert must in text
+    messages = templates()
+    for must in ("988", "741741", "HOME", "911"):
+        assert must in messages["safety.crisis"] and must in messages["safety.crisis.told"]
+    # "has been told" only in the variant the host sends after a page was accepted.
+    for key, text in messages.items():
+        assert ("has been told" in text) == key.endswith(".told"), key
 
 
 def test_emergency_template_puts_911_first():
@@ -345,8 +353,11 @@ def test_emergency_template_puts_911_first():
 
 def test_urgent_and_gentle_templates():
     messages = templates()
-    assert "prescriber" in messages["safety.urgent"] and "911" in messages["safety.urgent"]
-    assert "care team" in messages["safety.urgent"]
+    for key in ("safety.urgent", "safety.urgent.told"):
+        # No "prescriber" or "medication" on a lock screen; reads well with or without a
+        # contact ("your care team" / "your care team at 555-0100", never "at your care team").
+        assert "prescriber" not in messages[key] and "medication" not in messages[key]
+        assert "911" in messages[key] and "{care_team}" in messages[key]
     assert "988" in messages["safety.gentle"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,8 +44,13 @@ def test_crisis_text_gets_988_in_the_same_response_and_pages_care_team(
     with db.session() as s:
         alert = s.scalars(select(Alert)).one()
         assert alert.level == "crisis" and alert.status == "open"
-    # The journal flow did not move: the next answer is still the first question's.
-    assert "clarity or insight" in phone.text("the ocean")[0]
+    # The journal is suspended, not advanced: the next words are not its answer.
+    after = phone.text("I'm safe, my partner is with me")
+    assert len(after) == 1 and "CONTINUE" in after[0] and "988" in after[0]
+    with db.session() as s:
+        assert not s.scalars(select(JournalEntry).where(JournalEntry.prompt != "note")).all()
+    # CONTINUE picks it up at the question where it stopped.
+    assert "images, memories or feelings" in phone.text("CONTINUE")[0]
 
 
 def test_open_alert_pages_again_until_acknowledged(client, services, phone, sender, clock):
@@ -59,7 +65,7 @@ def test_open_alert_pages_again_until_acknowledged(client, services, phone, send
     runner = client.application.test_cli_runner()
     listing = runner.invoke(args=["alerts"])
     assert "crisis" in listing.output and "overdose" in listing.output
-    alert_id = listing.output.split()[0].lstrip("#")
+    alert_id = re.search(r"#(\d+) crisis", listing.output).group(1)
     assert runner.invoke(args=["alerts", "ack", alert_id, "--by", "dr-lee"]).exit_code == 0
     clock.advance(minutes=30)
     alerts.page_due(services, clock.now(), enqueue=False)
@@ -67,11 +73,12 @@ def test_open_alert_pages_again_until_acknowledged(client, services, phone, send
     assert "no open alerts" in runner.invoke(args=["alerts"]).output
 
 
-def test_urgent_side_effect_tells_them_to_call_the_prescriber(client, services, phone, sender,
-                                                              db):
+def test_urgent_side_effect_asks_them_to_call_the_care_team(client, services, phone, sender,
+                                                            db):
     enroll(client, services, phone)
     texts = phone.text("there's blood in my urine since yesterday")
-    assert "prescriber" in texts[0].lower()
+    assert "your care team at 555-0100 today" in texts[0]
+    assert "prescriber" not in texts[0].lower()  # a lock screen must not hint at medication
     assert "URGENT" in pages(sender)[0]
 
 
@@ -229,11 +236,12 @@ def test_production_refuses_to_start_without_secrets(tmp_path):
     base = dict(env="production", database_url="sqlite://", redis_url="redis://x",
                 twilio_account_sid="AC1", twilio_auth_token="t", twilio_from_number="+15005550006",
                 journal_encryption_key=Fernet.generate_key().decode(), phone_hash_key="p",
-                secret_key="k" * 32)
+                secret_key="k" * 32, care_team_numbers=("+15557654321",),
+                clinic_contact="555-0100")
     Settings(**base).check()
     for missing in ("twilio_auth_token", "journal_encryption_key", "phone_hash_key", "redis_url",
-                    "secret_key"):
-        settings = Settings(**{**base, missing: ""})
+                    "secret_key", "care_team_numbers", "clinic_contact"):
+        settings = Settings(**{**base, missing: () if missing == "care_team_numbers" else ""})
         try:
             settings.check()
         except ConfigError:

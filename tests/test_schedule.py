@@ -72,6 +72,7 @@ def test_shipped_plans_validate_clean():
         "post_session": "session_done",
         "pre_session": "session_scheduled",
         "maintenance": "course_end",
+        "caring": "crisis_ack",
     }
     assert {n.kind for plan in PLANS.values() for n in plan.nudges} == set(KINDS)
 

@@ -35,7 +35,8 @@ FAILED = ("failed", "undelivered")
 REPLY_WINDOW = timedelta(hours=24)
 """An inbound text within this long after a nudge counts as a reply to it."""
 
-SAFETY_CHECK_CATEGORIES = frozenset({"safety_check", "unanswered_safety_check"})
+SAFETY_CHECK_CATEGORIES = frozenset({"safety_check", "unanswered_safety_check",
+                                     "unanswered_check", "repeated_check"})
 """Alert categories listed under "unanswered safety checks" rather than with other alerts
 (the grouped-alert work names its category; keep this set in step with it)."""
 

@@ -253,6 +253,8 @@ class Alert(Base):
     acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acked_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    signals: Mapped[int] = mapped_column(Integer, default=1)  # risky texts attached
+    last_signal_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuditRecord(Base):
@@ -357,3 +359,58 @@ class JournalShare(Base):
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), primary_key=True)
     share: Mapped[bool] = mapped_column(Boolean)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------- the safety path (issue 9)
+
+
+class SafetyCheck(Base):
+    """A YES/NO safety question asked after an uncertain text: the timer for 'unanswered'."""
+
+    __tablename__ = "safety_checks"
+    __table_args__ = (Index("ix_safety_checks_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # no answer by then: page
+    # open | yes | no | unclear | crisis | repeated | unanswered
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AlertSignal(Base):
+    """One risky text attached to an open alert (when, and what kind; never the words)."""
+
+    __tablename__ = "alert_signals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    category: Mapped[str | None] = mapped_column(String(32))
+
+
+class AlertPage(Base):
+    """One page attempt to one care-team number, with what the SMS provider said."""
+
+    __tablename__ = "alert_pages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    to_last4: Mapped[str] = mapped_column(String(4))
+    outcome: Mapped[str] = mapped_column(String(16))  # accepted | failed
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    twilio_sid: Mapped[str | None] = mapped_column(String(64))
+
+
+class SafetyPlan(Base):
+    """A participant's personal safety plan (Stanley-Brown sections), encrypted JSON."""
+
+    __tablename__ = "safety_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), unique=True)
+    sections: Mapped[str] = mapped_column(EncryptedText)  # JSON {section: text}
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
