@@ -238,7 +238,7 @@ class Settings:
         "SAFETY_LEARNED_STAGE",
         "Whether the learned safety net (flows/definitions/safety_model.json) may raise a "
         "text the safety rules leave at none to a safety check (never an alert)",
-        True, shown_default="on", parse=_bool, dump=_flag)
+        True, shown_default="on", parse=_bool, dump=lambda on: "1" if on else "0")
     proxy_hops: int = setting(
         "PROXY_HOPS",
         "Reverse proxies in front of `web` whose `X-Forwarded-*` headers are trusted "

@@ -595,7 +595,7 @@ def learned_threshold() -> float:
 def raise_with_model(text: str, verdict: Assessment) -> Assessment:
     """The rules' verdict, raised to `check` when the rules say none and the model is sure
     enough. Never an alert, never lower: only a `none` (or gentle mention) can change."""
-    if verdict.level != NONE or learned_probability(text) < _MODEL.threshold:
+    if verdict.level != NONE or not text or not _MODEL.raises(normalise(text)):
         return verdict
     return Assessment(CHECK, LEARNED_CATEGORY, (), None, (LEARNED_RULE,))
 

@@ -43,6 +43,14 @@ def features(normalised: str, buckets: int) -> dict[int, float]:
     return {i: v / norm for i, v in counts.items()}
 
 
+def word_count(normalised: str) -> int:
+    """Words in a normalised text (the stage's minimum-length gate counts these)."""
+    return len(_WORDS_ONLY.findall(normalised))
+
+
+_WORDS_ONLY = re.compile(r"[a-z0-9']+")
+
+
 @dataclass(frozen=True)
 class SafetyModel:
     """Exported weights of the learned stage and the threshold chosen by cross-validation."""
@@ -52,6 +60,13 @@ class SafetyModel:
     weights: dict[int, float]
     threshold: float
     meta: dict
+    min_words: int = 1
+
+    def raises(self, normalised: str) -> bool:
+        """True when the stage asks about this (normalised) text: long enough, and scored
+        at or above the threshold."""
+        return (word_count(normalised) >= self.min_words
+                and self.probability(normalised) >= self.threshold)
 
     def probability(self, normalised: str) -> float:
         """Estimated probability that the (normalised) text is a crisis or urgent."""
@@ -68,6 +83,7 @@ def load(path: Path = MODEL_PATH) -> SafetyModel:
         weights = {int(i): float(w) for i, w in data["weights"]}
         threshold = float(data["threshold"])
         intercept = float(data["intercept"])
+        min_words = int(data.get("min_words", 1))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SafetyModelError(f"{path.name}: {exc}") from exc
     if data.get("featuriser") != FEATURISER:
@@ -76,7 +92,7 @@ def load(path: Path = MODEL_PATH) -> SafetyModel:
     if not 0.0 < threshold < 1.0 or buckets <= 0 or any(not 0 <= i < buckets for i in weights):
         raise SafetyModelError(f"{path.name}: threshold or feature indices out of range")
     return SafetyModel(buckets, intercept, weights, threshold,
-                       {k: v for k, v in data.items() if k not in ("weights",)})
+                       {k: v for k, v in data.items() if k not in ("weights",)}, min_words)
 
 
 FEATURISER = "crc32-word12-char345-l2-v1"

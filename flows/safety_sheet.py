@@ -114,7 +114,8 @@ def _learned_section(model: dict | None) -> list[str]:
              "the bot ask the safety question: it never alerts the care team by itself and "
              "never lowers a rule's verdict. It cannot explain itself the way a rule can, "
              "which is why it may only ask.", "",
-             f"It asks when its estimated chance that the text is a crisis or an urgent side "
+             f"It asks when a text has at least {model.get('min_words', 1)} words and its "
+             f"estimated chance that the text is a crisis or an urgent side "
              f"effect is at least {model['threshold']:.3f}. That threshold was chosen so "
              f"that, holding out one writer's texts at a time, it adds at most "
              f"{model['budget'] * 100:.1f} points of safety questions on ordinary texts "

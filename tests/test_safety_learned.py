@@ -75,10 +75,10 @@ def test_a_text_no_rule_catches_gets_the_safety_question_from_the_stage():
 
 
 def test_the_stage_only_ever_raises_none_to_check():
-    # Every labelled text of two writers: a rule's verdict is kept as is; a none becomes
-    # at most a check; the stage never alerts.
+    # Every labelled text of two writers (one the rules were not written from): a rule's
+    # verdict is kept as is; a none becomes at most a check; the stage never alerts.
     raised = 0
-    for _, _, text in _rows("safety_eval.csv") + _rows("dev/safety_round2.csv"):
+    for _, _, text in _rows("safety_eval_v2.csv") + _rows("dev/safety_round2.csv"):
         rules, full = assess_rules(text), assess(text, learned=True)
         if rules.level != NONE:
             assert full == rules, text

@@ -26,7 +26,7 @@ from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
 
 from flows import safety
-from flows.safety_model import FEATURISER, MODEL_PATH, features
+from flows.safety_model import FEATURISER, MODEL_PATH, features, word_count
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 WRITERS = {
@@ -36,9 +36,19 @@ WRITERS = {
                                             ["", "b", "c", "d", "e", "f", "g", "h", "i"]],
     "eval writer (safety_eval)": ["safety_eval.csv"],
     "eval_v2 writer (safety_eval_v2)": ["safety_eval_v2.csv"],
+    "opt-out writers (ordinary texts)": ["optout_train.csv", "dev/optout_dev.csv"],
 }
-"""Training files grouped by who wrote them. safety_eval_v3.csv is never read here."""
+"""Training files grouped by who wrote them. safety_eval_v3.csv is never read here.
+
+The opt-out files are everyday texts to the bot (replies, questions, requests to stop)
+labelled for another purpose; those the safety rules leave at none are used as ordinary
+texts, so the model learns how short everyday replies look (without them it asked about
+"I am allowed to rest")."""
 BUCKETS = 2 ** 18
+MIN_WORDS = 6
+"""The stage only judges texts of at least this many words. Short everyday replies ("soon I
+think", "to be kind to myself") carry too little for the model and drew most of its false
+questions; in cross-validation the gate lost no crisis or urgent text the stage found."""
 BUDGET = 0.025
 """Extra checks on ordinary texts allowed at the chosen threshold (the issue allows 0.03)."""
 C = 4.0
@@ -53,8 +63,11 @@ def load_rows():
     for writer, files in WRITERS.items():
         for name in files:
             with (DATA / name).open(newline="", encoding="utf-8") as fh:
-                rows += [(writer, r["level"], r["category"] or "-", r["text"])
-                         for r in csv.DictReader(fh)]
+                for r in csv.DictReader(fh):
+                    if "level" in r:
+                        rows.append((writer, r["level"], r["category"] or "-", r["text"]))
+                    elif safety.assess_rules(r["text"]).level == "none":  # opt-out files
+                        rows.append((writer, "none", "optout_" + r["kind"], r["text"]))
     return rows
 
 
@@ -87,7 +100,8 @@ def cross_validate(rows, x, rule_levels):
         held = writers == writer
         model = fit(x[~held & train_mask], y[~held & train_mask])
         prob[held] = model.predict_proba(x[held])[:, 1]
-    return prob
+    long_enough = np.array([word_count(safety.normalise(r[3])) >= MIN_WORDS for r in rows])
+    return np.where(long_enough, prob, 0.0)
 
 
 def figures(rows, rule_levels, prob, threshold, writer=None):
@@ -195,7 +209,7 @@ def main(argv=None) -> int:
     reference = model.predict_proba(matrix(samples))[:, 1]
     payload = {
         "featuriser": FEATURISER, "buckets": BUCKETS,
-        "intercept": round(float(model.intercept_[0]), 6), "threshold": threshold,
+        "intercept": round(float(model.intercept_[0]), 6), "threshold": threshold, "min_words": MIN_WORDS,
         "trained_on": {w: files for w, files in WRITERS.items()},
         "n_rows": int(keep.sum()), "C": C, "class_weight": {"1": CLASS_WEIGHT[1]},
         "budget": BUDGET, "experience_raised_cv": [raised, n_exp],
