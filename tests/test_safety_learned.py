@@ -156,11 +156,12 @@ def test_the_setting_turns_the_stage_on_and_off(services):
         CHECK if services.settings.safety_learned_stage else NONE)
 
 
-def test_a_text_the_stage_raises_pages_nobody_through_the_webhook(
+def test_a_text_the_stage_raises_gets_the_question_and_pages_nobody_through_the_webhook(
         client, services, phone: Phone, sender, db):
     enroll(client, services, phone)
     texts = phone.text(RAISED)
-    assert texts is not None
+    assert services.settings.safety_learned_stage
+    assert any("YES or NO" in t and "988" in t for t in texts), texts
     assert pages(sender) == []
     with db.session() as s:
         assert s.scalars(select(Alert)).all() == []
