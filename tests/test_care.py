@@ -9,9 +9,11 @@ from datetime import timedelta
 import pyotp
 from sqlalchemy import func, select, text
 
+from bot.sms import SendError
 from bot.storage.models import (
     Alert,
     AlertNote,
+    AlertSignal,
     AuditRecord,
     LoginFailure,
     Message,
@@ -32,6 +34,7 @@ from tests.care_helpers import (
 )
 from tests.conftest import PHONE
 from tests.test_conversation import enroll
+from tests.test_safety_path import CHECK_TEXT
 
 
 def audit_actions(db, actor: str | None = None) -> list[tuple[str, int | None]]:
@@ -527,3 +530,112 @@ def test_participants_list_pages_through_numbers_that_texted_in(client, services
     assert first.count("unenrolled") == 25
     second = client.get("/care/participants?sort=name&dir=asc&page=2").get_data(as_text=True)
     assert second.count("unenrolled") == 5
+
+
+# ---------------------------------------------------------------- the safety path (issue 9)
+
+
+def test_crisis_twice_is_one_alert_with_page_outcomes_and_ack_schedules_caring_texts(
+        client, services, clock, phone, sender, db):
+    enroll(client, services, phone)
+    sender.fail_with(SendError("failed", code=30007))  # the first page is refused
+    phone.text("I want to kill myself tonight")
+    clock.advance(minutes=3)
+    phone.text("I still want to kill myself, I have the pills here")
+    secret = make_staff(services, CLINICIAN, "clinician")
+    login(client, CLINICIAN, secret, clock)
+    clock.advance(minutes=2)
+    with db.session() as s:
+        alert = s.scalars(select(Alert)).one()  # the second text attached, no new alert
+        assert s.scalar(select(func.count()).select_from(AlertSignal)) == 2
+    now_html = client.get("/care/").get_data(as_text=True)
+    card = now_html[now_html.index(f'id="alert-{alert.id}"'):]
+    card = card[:card.index("</form>")]
+    assert "crisis" in card and "open 5 min" in card  # 3 + 2 min, and 30 s to sign in
+    assert "Risky texts attached: 2, last 2 min ago" in card
+    assert "Pages attempted: 2 &middot; accepted: 1 &middot; failed: 1" in card
+    assert "No unanswered safety checks." in now_html
+    # Both texts are shown to the care team although the journal is not shared.
+    page = client.get(f"/care/participants/{alert.participant_id}").get_data(as_text=True)
+    assert "I want to kill myself tonight" in page and "I have the pills here" in page
+    assert page.count("raised an alert") == 2
+    assert "(caring)" not in page
+
+    response = post_form(client, "/care/", f"/care/alerts/{alert.id}/ack",
+                         note="Called her; her sister is with her")
+    assert response.status_code == 302
+    with db.session() as s:
+        assert s.get(Alert, alert.id).status == "acknowledged"
+        caring = s.scalars(select(ScheduledMessage).where(ScheduledMessage.plan == "caring")
+                           .order_by(ScheduledMessage.due_at)).all()
+        assert len(caring) == 4 and {c.status for c in caring} == {"pending"}
+    page = client.get(f"/care/participants/{alert.participant_id}").get_data(as_text=True)
+    assert page.count("nudge caring (caring)") == 4
+    assert "thinking of you today and glad you" in page
+    assert "Called her; her sister is with her" in page
+    assert ("alert.ack", alert.participant_id) in audit_actions(db, CLINICIAN)
+
+
+def test_unanswered_safety_check_is_its_own_group_on_now_page(client, services, clock, phone,
+                                                               db):
+    enroll(client, services, phone)
+    phone.text("done")
+    assert "YES or NO" in phone.text(CHECK_TEXT)[0]
+    phone.text("I don't know what I mean anymore")  # neither YES nor NO: the care team looks
+    with db.session() as s:
+        alert = s.scalars(select(Alert)).one()
+        assert (alert.level, alert.category) == ("check", "unanswered_check")
+    secret = make_staff(services, CLINICIAN, "clinician")
+    login(client, CLINICIAN, secret, clock)
+    now_html = client.get("/care/").get_data(as_text=True)
+    checks = now_html[now_html.index("Unanswered safety checks (1)"):]
+    assert f'id="alert-{alert.id}"' in checks and "unanswered safety check" in checks
+    assert "Pages attempted: 1 &middot; accepted: 1 &middot; failed: 0" in checks
+    assert "Open alerts (0)" in now_html and "No open alerts." in now_html
+    post_form(client, "/care/", f"/care/alerts/{alert.id}/ack", note="Texted back; fine")
+    assert "No unanswered safety checks." in client.get("/care/").get_data(as_text=True)
+    with db.session() as s:  # only a crisis brings caring texts
+        assert s.scalars(select(ScheduledMessage).where(
+            ScheduledMessage.plan == "caring")).all() == []
+
+
+def test_clinician_edits_safety_plan_errors_keep_the_text_and_plan_texts_it(
+        client, services, clock, phone, db):
+    enroll(client, services, phone)
+    secret = make_staff(services, CLINICIAN, "clinician")
+    login(client, CLINICIAN, secret, clock)
+    with db.session() as s:
+        pid = s.scalars(select(Participant.id)).one()
+    url = f"/care/participants/{pid}"
+    assert "No safety plan is stored for this participant yet." in client.get(url).get_data(
+        as_text=True)
+    refused = post_form(client, url, f"{url}/safety-plan",
+                        coping="Walk the dog \u2014 then tea", reasons="My kids")
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "Not saved" in html and "Things I can do on my own" in html
+    assert "Walk the dog \u2014 then tea" in html and "My kids" in html  # nothing lost
+    assert "hasn't added a safety plan" in phone.text("PLAN")[0]
+    too_long = post_form(client, url, f"{url}/safety-plan", reasons="x " * 200)
+    assert too_long.status_code == 400 and "longer than 2 SMS segments" in too_long.get_data(
+        as_text=True)
+    saved = post_form(client, url, f"{url}/safety-plan", coping="Walk the dog, then tea",
+                      people="My sister Ana 555-0101", reasons="My kids")
+    assert saved.status_code == 302
+    page = client.get(url).get_data(as_text=True)
+    assert "Safety plan saved (3 sections)" in page and "My sister Ana 555-0101" in page
+    texts = phone.text("PLAN")
+    joined = "\n".join(texts)
+    assert "Things I can do on my own: Walk the dog, then tea" in joined
+    assert "People I can ask for help: My sister Ana 555-0101" in joined
+    assert "My reasons for living: My kids" in joined and "988" in texts[-1]
+    # Emptying a box removes that section; the rest stays.
+    post_form(client, url, f"{url}/safety-plan", coping="Walk the dog, then tea",
+              reasons="My kids")
+    assert "My sister Ana" not in "\n".join(phone.text("PLAN"))
+    actions = audit_actions(db, CLINICIAN)
+    assert actions.count(("safety_plan.set", pid)) == 2
+    # Without the form's CSRF token nothing changes.
+    forged = client.post(f"{url}/safety-plan", data={"coping": "forged"})
+    assert forged.status_code == 400
+    assert "forged" not in "\n".join(phone.text("PLAN"))

@@ -173,3 +173,48 @@ def test_admin_pages_in_the_browser(page, live_server, client, services, clock, 
     expect(page.get_by_text("Your account is ready.")).to_be_visible()
     sign_in(page, base, "new.nurse@harbor.example", new_secret, clock)
     expect(page).to_have_url(f"{base}/care/")
+
+
+def test_safety_path_and_safety_plan_in_the_browser(page, live_server, client, services, clock,
+                                                    phone, fake_twilio, db, screenshot):
+    base = live_server.url
+    page.set_viewport_size(PHONE_VIEWPORT)
+    enroll(client, services, phone)
+    phone.text("I want to kill myself tonight")
+    clock.advance(minutes=4)
+    phone.text("I still want to kill myself")
+    secret = make_staff(services, CLINICIAN, "clinician")
+    with db.session() as s:
+        pid = s.scalars(select(Participant.id)).one()
+        alert_id = s.scalars(select(Alert.id)).one()  # one alert, both texts attached
+
+    sign_in(page, base, CLINICIAN, secret, clock)
+    alert = page.locator(f"#alert-{alert_id}")
+    expect(alert).to_contain_text("Risky texts attached: 2")
+    expect(alert).to_contain_text("Pages attempted: 1 · accepted: 1 · failed: 0")
+    screenshot(page, "now-safety")
+    alert.get_by_label("Note (what did you do?)").fill("Called Sam; safe with her sister")
+    alert.get_by_role("button", name=f"Acknowledge alert #{alert_id}").click()
+    expect(page.get_by_text(f"Alert #{alert_id} acknowledged.")).to_be_visible()
+
+    page.goto(f"{base}/care/participants/{pid}")
+    expect(page.locator(".timeline")).to_contain_text("nudge caring (caring)")
+    expect(page.locator(".timeline")).to_contain_text("thinking of you today")
+    expect(page.get_by_text("No safety plan is stored for this participant yet.")).to_be_visible()
+    page.get_by_text("Edit the safety plan").click()
+    page.get_by_label("Things I can do on my own").fill("Walk the dog \u2014 then tea")
+    page.get_by_label("My reasons for living").fill("My kids")
+    page.get_by_role("button", name="Save safety plan").click()
+    expect(page.get_by_role("alert")).to_contain_text("characters that SMS cannot carry")
+    expect(page.get_by_label("My reasons for living")).to_have_value("My kids")  # nothing lost
+    page.get_by_label("Things I can do on my own").fill("Walk the dog, then tea")
+    page.get_by_label("People I can ask for help").fill("My sister Ana 555-0101")
+    page.get_by_role("button", name="Save safety plan").click()
+    expect(page.get_by_text("Safety plan saved (3 sections)")).to_be_visible()
+    expect(page.locator("#safety-plan + dl")).to_contain_text("My sister Ana 555-0101")
+    screenshot(page, "safety-plan")
+
+    texts = "\n".join(phone.text("PLAN"))  # through the signed webhook
+    assert "Things I can do on my own: Walk the dog, then tea" in texts
+    assert "People I can ask for help: My sister Ana 555-0101" in texts
+    assert "My reasons for living: My kids" in texts and "988" in texts

@@ -14,6 +14,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from bot.care.accounts import MIN_PASSWORD, ROLES
+from bot.safety_plan import SECTIONS
 
 
 class LoginForm(FlaskForm):
@@ -71,3 +72,12 @@ class StaffForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     role = SelectField("Role", choices=list(ROLES))
 
+
+
+class SafetyPlanForm(FlaskForm):
+    """The participant's safety plan, one box per section (bot/safety_plan.py SECTIONS)."""
+
+
+for _key, _heading in SECTIONS:
+    setattr(SafetyPlanForm, _key, TextAreaField(
+        _heading, validators=[Optional(), Length(max=1000)], render_kw={"rows": 2}))

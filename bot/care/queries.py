@@ -13,9 +13,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from bot.alerts import CATEGORY_WORDS
 from bot.storage.models import (
     Alert,
     AlertNote,
+    AlertPage,
+    AlertSignal,
     CareConversation,
     CareReply,
     JournalEntry,
@@ -35,10 +38,12 @@ FAILED = ("failed", "undelivered")
 REPLY_WINDOW = timedelta(hours=24)
 """An inbound text within this long after a nudge counts as a reply to it."""
 
-SAFETY_CHECK_CATEGORIES = frozenset({"safety_check", "unanswered_safety_check",
-                                     "unanswered_check", "repeated_check"})
+SAFETY_CHECK_LEVEL = "check"
+"""The level flows/safety_talk.py gives alerts about the safety check (CHECK_ALERT)."""
+
+SAFETY_CHECK_CATEGORIES = frozenset({"unanswered_check", "repeated_check"})
 """Alert categories listed under "unanswered safety checks" rather than with other alerts
-(the grouped-alert work names its category; keep this set in step with it)."""
+(flows/safety_talk.py UNANSWERED and REPEATED; a YES to the check is a crisis alert)."""
 
 HIDDEN_KEYS = ("journal.entries",)
 """Outbound texts that quote the participant's journal (hidden unless they share it)."""
@@ -102,15 +107,41 @@ def now_page(db, now: datetime, silent_after: int) -> NowPage:
     rows = db.execute(select(Alert, Participant).join(
         Participant, Participant.id == Alert.participant_id).where(Alert.status == "open")
         .order_by((Alert.level == "crisis").desc(), Alert.created_at)).all()
+    outcomes = page_outcomes(db, [alert.id for alert, _ in rows])
     for alert, p in rows:
+        pages = outcomes.get(alert.id, {"accepted": 0, "failed": 0})
         item = {"id": alert.id, "level": alert.level, "category": alert.category or "-",
-                "open_for": _ago(now, alert.created_at), "pages": alert.page_count,
+                "category_words": CATEGORY_WORDS.get(alert.category or "",
+                                                     alert.category or "unspecified"),
+                "open_for": _ago(now, alert.created_at), "rounds": alert.page_count,
+                "signals": alert.signals or 1,
+                "last_signal": _ago(now, alert.last_signal_at or alert.created_at),
+                "attempted": pages["accepted"] + pages["failed"],
+                "accepted": pages["accepted"], "failed": pages["failed"],
                 "last_paged": _ago(now, alert.last_paged_at), "participant": _who(p)}
-        target = page.safety_checks if alert.category in SAFETY_CHECK_CATEGORIES else page.alerts
+        target = page.safety_checks if is_safety_check(alert) else page.alerts
         target.append(item)
     page.silent = silent_participants(db, now, silent_after)
     page.conversations = open_conversations(db, now)
     return page
+
+
+def is_safety_check(alert: Alert) -> bool:
+    """Whether an alert is about the safety check question rather than a risky text."""
+    return alert.level == SAFETY_CHECK_LEVEL or alert.category in SAFETY_CHECK_CATEGORIES
+
+
+def page_outcomes(db, alert_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per alert: how many page attempts the SMS provider accepted and how many failed."""
+    result: dict[int, dict[str, int]] = {i: {"accepted": 0, "failed": 0} for i in alert_ids}
+    if not alert_ids:
+        return result
+    for alert_id, outcome, count in db.execute(
+            select(AlertPage.alert_id, AlertPage.outcome, func.count())
+            .where(AlertPage.alert_id.in_(alert_ids))
+            .group_by(AlertPage.alert_id, AlertPage.outcome)):
+        result[alert_id][outcome] = count
+    return result
 
 
 def _who(p: Participant) -> dict:
@@ -294,14 +325,18 @@ def timeline(db, p: Participant, clinic_tz: str, share: bool, limit: int = 200) 
 
 
 def alert_message_ids(db, participant_id: int) -> set[int]:
-    """The inbound texts that raised an alert (the latest one at or before each alert)."""
+    """The inbound texts that raised an alert or attached to one: for each alert and each
+    signal attached to it, the latest inbound text at or before that moment."""
+    moments = set(db.scalars(select(Alert.created_at).where(
+        Alert.participant_id == participant_id)))
+    moments.update(db.scalars(select(AlertSignal.at).join(
+        Alert, Alert.id == AlertSignal.alert_id).where(Alert.participant_id == participant_id)))
     ids = set()
-    for created in db.scalars(select(Alert.created_at).where(
-            Alert.participant_id == participant_id)):
+    for at in moments:
         found = db.scalar(select(Message.id).where(
             Message.participant_id == participant_id, Message.direction == "in",
-            Message.created_at <= created).order_by(Message.created_at.desc(),
-                                                    Message.id.desc()).limit(1))
+            Message.created_at <= at).order_by(Message.created_at.desc(),
+                                               Message.id.desc()).limit(1))
         if found is not None:
             ids.add(found)
     return ids
@@ -317,7 +352,8 @@ def participant_alerts(db, participant_id: int, now: datetime) -> list[dict]:
         notes[note.alert_id].append({"by": email, "note": note.note, "at": note.at})
     return [{"id": a.id, "level": a.level, "category": a.category or "-", "status": a.status,
              "created": a.created_at, "open_for": _ago(now, a.created_at),
-             "pages": a.page_count, "acked_by": a.acked_by, "acked_at": a.acked_at,
+             "pages": a.page_count, "signals": a.signals or 1,
+             "acked_by": a.acked_by, "acked_at": a.acked_at,
              "notes": notes.get(a.id, [])}
             for a in db.scalars(select(Alert).where(Alert.participant_id == participant_id)
                                 .order_by(Alert.id.desc()))]

@@ -28,6 +28,7 @@ from bot.care.forms import (
     EnrollForm,
     LoginForm,
     PauseForm,
+    SafetyPlanForm,
     SetupForm,
     StaffForm,
     TextForm,
@@ -219,11 +220,20 @@ def _participant(db, participant_id: int) -> Participant:
 @bp.get("/participants/<int:participant_id>")
 def participant(participant_id: int):
     """Profile, consent, sessions, timeline, charts, alerts, safety plan and actions."""
+    return _participant_page(participant_id)
+
+
+def _participant_page(participant_id: int, plan_form: SafetyPlanForm | None = None,
+                      plan_error: str | None = None, status: int = 200):
+    """Render the participant page (with a refused safety-plan form kept as typed)."""
     svc = services()
     settings = svc.settings
     with svc.db.session() as db:
         p = _participant(db, participant_id)
         share = queries.shares_journal(db, p.id, settings.journal_share_default)
+        plan = safety_plan.load(db, p.id)
+        if plan_form is None:
+            plan_form = SafetyPlanForm(formdata=None, data=plan or {})
         context = {
             "p": p, "share": share,
             "sessions": queries.sessions_of(db, p.id, share),
@@ -234,13 +244,38 @@ def participant(participant_id: int):
                                             settings.care_color),
             "reply_chart": charts.reply_chart(queries.weekly_replies(db, p.id),
                                               settings.care_color),
-            "safety_plan": safety_plan.load(db, p.id),
+            "safety_plan": plan,
             "safety_plan_sections": safety_plan.SECTIONS,
+            "plan_form": plan_form, "plan_error": plan_error,
             "local": queries.local, "clinic_tz": settings.default_timezone,
         }
         audit(db, "participant.view", p.id)
     return render_template("care/participant.html", ack=AckForm(), pause=PauseForm(),
-                           text=TextForm(), title=f"Participant #{participant_id}", **context)
+                           text=TextForm(), title=f"Participant #{participant_id}",
+                           **context), status
+
+
+@bp.post("/participants/<int:participant_id>/safety-plan")
+def save_safety_plan(participant_id: int):
+    """Store the edited safety plan (same checks as `safety-plan set`); errors keep the text."""
+    form = SafetyPlanForm()
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        return _participant_page(participant_id, form,
+                                 "Each section can be at most 1000 characters.", 400)
+    _require_live(participant_id)
+    sections = {key: getattr(form, key).data or "" for key, _ in safety_plan.SECTIONS}
+    svc = services()
+    try:
+        with svc.db.session() as db:
+            saved = safety_plan.save(db, participant_id, sections, current_user.email[:64],
+                                     now())
+            audit(db, "safety_plan.set", participant_id)
+    except safety_plan.PlanError as exc:
+        return _participant_page(participant_id, form, f"Not saved: {exc}.", 400)
+    flash(f"Safety plan saved ({len(saved)} sections); the participant gets it by texting PLAN.")
+    return redirect(url_for("care.participant", participant_id=participant_id) + "#safety-plan")
 
 
 def _run_action(participant_id: int, events: tuple) -> None:
