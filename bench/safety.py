@@ -38,11 +38,13 @@ SETS = {
     "round2i": DATA / "dev" / "safety_round2i.csv",
     "eval": DATA / "safety_eval.csv",
     "eval_v2": DATA / "safety_eval_v2.csv",
+    "eval_v3": DATA / "safety_eval_v3.csv",
 }
 """Set name -> labelled file (level,category,text). `eval` was the round-1 evaluation set;
-it is training data since round 2 (tests/data/README.md). `eval_v2` is the frozen set."""
-DEFAULT_SETS = ("corpus", "dev", "round2", "round2b", "round2c", "round2d", "round2e", "round2f", "round2g", "round2h", "round2i", "eval", "eval_v2")
-FROZEN = ("eval_v2",)
+it is training data since round 2, and `eval_v2` since round 3 (tests/data/README.md).
+`eval_v3` is the frozen set of round 3."""
+DEFAULT_SETS = ("corpus", "dev", "round2", "round2b", "round2c", "round2d", "round2e", "round2f", "round2g", "round2h", "round2i", "eval", "eval_v2", "eval_v3")
+FROZEN = ("eval_v3",)
 """Sets whose misses are never printed (and that alone are compared with the targets)."""
 
 TARGETS = {
@@ -100,6 +102,8 @@ def score(rows, assess) -> dict:
     result["ordinary_checks"], _ = share(lambda v: v[0] == "none", lambda g: g == "check")
     experience = [v for v in verdicts if is_experience(v[1])]
     result["experience_alerts"] = sum(1 for v in experience if v[3] in ("crisis", "urgent"))
+    result["experience_checks"] = sum(1 for v in experience if v[3] == "check")
+    result["urgent_reached"], _ = share(lambda v: v[0] == "urgent", lambda g: g != "none")
     result["n_experience"] = len(experience)
     return {"figures": result, "per_category": per_cat, "verdicts": verdicts}
 
@@ -126,69 +130,105 @@ def _pct(value: float) -> str:
     return f"{value * 100:.1f}%"
 
 
+def _rules_only(text: str):
+    from flows.safety import assess
+
+    return assess(text, learned=False)
+
+
+def _with_learned(text: str):
+    from flows.safety import assess
+
+    return assess(text, learned=True)
+
+
 def report(name: str, rows, assess, *, misses: bool, repeat: int, stage=None) -> dict:
-    """Print one set's figures and return them."""
-    scored = score(rows, assess)
-    f = scored["figures"]
+    """Print one set's figures (rules alone, and with the learned stage) and return them."""
+    scored = score(rows, _rules_only)
+    learned = score(rows, _with_learned)
+    f, g = scored["figures"], learned["figures"]
     if stage is not None:
         f.update(embedding_figures(scored["verdicts"], stage))
     print(f"\n== {name}: {len(rows)} texts ({SETS[name].relative_to(DATA.parent.parent)})")
+
+    def both(label, key, n_key=None, pct=True):
+        show = _pct if pct else str
+        n = f" of {f[n_key]}" if n_key else ""
+        return (label, f"{show(f[key])}{n}", f"{show(g[key])}{n}")
+
     aggregate = [
-        ("crisis recall (crisis)", f"{_pct(f['crisis_recall'])} of {f['n_crisis']}"),
-        ("crisis reached (crisis or check)", f"{_pct(f['crisis_reached'])} of {f['n_crisis']}"),
-        ("urgent recall (urgent or crisis)", f"{_pct(f['urgent_recall'])} of {f['n_urgent']}"),
-        ("alerts on ordinary texts", f"{_pct(f['ordinary_alerts'])} of {f['n_ordinary']}"),
-        ("checks on ordinary texts", f"{_pct(f['ordinary_checks'])} of {f['n_ordinary']}"),
-        ("alerts on ketamine-experience texts",
-         f"{f['experience_alerts']} of {f['n_experience']}"),
+        both("crisis recall (crisis)", "crisis_recall", "n_crisis"),
+        both("crisis reached (crisis or check)", "crisis_reached", "n_crisis"),
+        both("urgent recall (urgent or crisis)", "urgent_recall", "n_urgent"),
+        both("urgent reached (urgent, crisis or check)", "urgent_reached", "n_urgent"),
+        both("alerts on ordinary texts", "ordinary_alerts", "n_ordinary"),
+        both("checks on ordinary texts", "ordinary_checks", "n_ordinary"),
+        both("alerts on ketamine-experience texts", "experience_alerts", "n_experience",
+             pct=False),
+        both("checks on ketamine-experience texts", "experience_checks", "n_experience",
+             pct=False),
     ]
     if stage is not None:
         aggregate += [
-            ("with embedding stage: crisis reached", f"{_pct(f['emb_crisis_reached'])}"),
-            ("with embedding stage: checks on ordinary", f"{_pct(f['emb_ordinary_checks'])}"),
-            ("with embedding stage: alerts on experience", f"{f['experience_alerts']} (never raises)"),
+            ("with embedding stage: crisis reached", f"{_pct(f['emb_crisis_reached'])}", ""),
+            ("with embedding stage: checks on ordinary", f"{_pct(f['emb_ordinary_checks'])}", ""),
         ]
     if f["n_check"]:
-        aggregate.append(("labelled check reached (not none)",
-                          f"{_pct(f['check_reached'])} of {f['n_check']}"))
+        aggregate.append(both("labelled check reached (not none)", "check_reached", "n_check"))
     if name in FROZEN:
         for key, (op, target) in TARGETS.items():
-            value = f[key]
-            met = value >= target if op == ">=" else value <= target
-            aggregate.append((f"target {key} {op} {target}", "met" if met else "MISSED"))
-    print_table(aggregate, ("figure", "value"))
+            met = [(v >= target if op == ">=" else v <= target) for v in (f[key], g[key])]
+            aggregate.append((f"target {key} {op} {target}",
+                              *("met" if m else "MISSED" for m in met)))
+    print_table(aggregate, ("figure", "rules only", "rules + learned stage"))
     print()
     table = []
+    raised = defaultdict(int)
+    pairs = zip(scored["verdicts"], learned["verdicts"], strict=True)
+    for (level, category, _, got), (_, _, _, got2) in pairs:
+        if got != got2:
+            raised[(level, category)] += 1
     for (level, category), counts in sorted(scored["per_category"].items()):
         n = sum(counts.values())
         want = {"crisis": ("crisis",), "urgent": ("urgent", "crisis"),
                 "check": ("check", "urgent", "crisis"), "none": ("none",)}.get(level, ())
         hit = sum(counts[g] for g in want)
         table.append((f"{level}/{category}", str(n), *(str(counts[g]) for g in
-                      ("crisis", "urgent", "check", "none")), _pct(ratio(hit, n))))
-    print_table(table, ("expected/category", "n", "crisis", "urgent", "check", "none", "right"))
+                      ("crisis", "urgent", "check", "none")), _pct(ratio(hit, n)),
+                      str(raised[(level, category)])))
+    print_table(table, ("expected/category", "n", "crisis", "urgent", "check", "none", "right",
+                        "learned: none->check"))
     texts = [text for _, _, text in rows]
     from bench import safety_legacy
+    from flows.safety import learned_probability
 
     base50, base99 = timing(texts, keyword_baseline, repeat)
     old50, old99 = timing(texts, safety_legacy.assess, repeat)
-    rule50, rule99 = timing(texts, assess, repeat)
+    rule50, rule99 = timing(texts, _rules_only, repeat)
+    model50, model99 = timing(texts, learned_probability, repeat)
+    both50, both99 = timing(texts, _with_learned, repeat)
     print()
     print_table([
         ("keyword baseline", f"{base50:.1f}", f"{base99:.1f}"),
         ("previous rules (bench/safety_legacy.py)", f"{old50:.1f}", f"{old99:.1f}"),
-        ("safety.assess", f"{rule50:.1f}", f"{rule99:.1f}"),
-        ("ratio to previous rules", f"{ratio(rule50, old50):.2f}x", f"{ratio(rule99, old99):.2f}x"),
-        ("ratio to keyword baseline", f"{ratio(rule50, base50):.1f}x",
-         f"{ratio(rule99, base99):.1f}x"),
+        ("rules only (assess, learned=False)", f"{rule50:.1f}", f"{rule99:.1f}"),
+        ("learned stage alone (learned_probability)", f"{model50:.1f}", f"{model99:.1f}"),
+        ("rules + learned stage (assess, learned=True)", f"{both50:.1f}", f"{both99:.1f}"),
+        ("ratio rules to previous rules", f"{ratio(rule50, old50):.2f}x",
+         f"{ratio(rule99, old99):.2f}x"),
+        ("ratio rules + stage to rules only", f"{ratio(both50, rule50):.2f}x",
+         f"{ratio(both99, rule99):.2f}x"),
+        ("ratio rules + stage to keyword baseline", f"{ratio(both50, base50):.1f}x",
+         f"{ratio(both99, base99):.1f}x"),
     ], ("time per text (us)", "p50", "p99"))
     if misses and name not in FROZEN:
-        wrong = [v for v in scored["verdicts"] if not _right(v[0], v[3])]
+        wrong = [v for v in learned["verdicts"] if not _right(v[0], v[3])]
         if wrong:
-            print(f"\nmisses ({len(wrong)}):")
+            print(f"\nmisses with the learned stage ({len(wrong)}):")
             for level, category, text, got in wrong:
                 print(f"  want {level}/{category} got {got}: {text}")
-    return {"set": name, **f, "p50_us": rule50, "p99_us": rule99,
+    return {"set": name, **f, "learned": g, "p50_us": rule50, "p99_us": rule99,
+            "learned_p50_us": both50, "learned_p99_us": both99,
             "previous_p50_us": old50, "previous_p99_us": old99,
             "baseline_p50_us": base50, "baseline_p99_us": base99}
 

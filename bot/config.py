@@ -234,6 +234,11 @@ class Settings:
         "JOURNAL_SHARE_DEFAULT",
         "Whether the care team sees journal answers of participants who never texted SHARE",
         False, shown_default="off", parse=_bool, dump=_flag)
+    safety_learned_stage: bool = setting(
+        "SAFETY_LEARNED_STAGE",
+        "Whether the learned safety net (flows/definitions/safety_model.json) may raise a "
+        "text the safety rules leave at none to a safety check (never an alert)",
+        True, shown_default="on", parse=_bool, dump=lambda on: "1" if on else "0")
     proxy_hops: int = setting(
         "PROXY_HOPS",
         "Reverse proxies in front of `web` whose `X-Forwarded-*` headers are trusted "

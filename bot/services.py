@@ -43,7 +43,7 @@ class Services:
     @cached_property
     def engine(self) -> Engine:
         """The flow engine over the loaded definitions."""
-        return Engine(self.definitions)
+        return Engine(self.definitions, learned_safety=self.settings.safety_learned_stage)
 
     @property
     def variables(self) -> dict[str, str]:

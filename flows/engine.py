@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -98,12 +99,17 @@ class Timer:
 class Engine:
     """Runs flows from the loaded definitions; holds no per-participant state."""
 
-    def __init__(self, definitions: Definitions, assess: Callable[[str], Any] | None = None):
+    def __init__(self, definitions: Definitions, assess: Callable[[str], Any] | None = None,
+                 *, learned_safety: bool | None = None):
         self.defs = definitions
         if assess is None:
             from flows import safety  # stdlib-only module; imported here to keep loading cheap
 
-            assess, reply_key = safety.assess, safety.reply_key
+            reply_key = safety.reply_key
+            if learned_safety is None:
+                assess = safety.assess
+            else:  # the host's setting: the learned stage may raise none to check, or not run
+                assess = partial(safety.assess, learned=learned_safety)
         else:
             reply_key = _default_reply_key
         self.assess = assess

@@ -25,7 +25,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cached_property
 
-from flows import safety_rules
+from flows import safety_model, safety_rules
 from flows.safety_phrases import TOKEN, TRACKED_WORDS, Phrases
 from flows.safety_text import Normaliser
 
@@ -546,8 +546,8 @@ def _decide(found: list[_Finding]) -> Assessment:
     return Assessment(level, category, phrases, key, rules)
 
 
-def assess(text: str) -> Assessment:
-    """Assess one inbound text: crisis, urgent, check, or none (maybe a gentle mention)."""
+def assess_rules(text: str) -> Assessment:
+    """The rules' verdict alone: crisis, urgent, check, or none (maybe a gentle mention)."""
     if not text or not text.strip():
         return NO_CONCERN
     ctx = _Context(text)
@@ -571,6 +571,44 @@ def assess(text: str) -> Assessment:
     if not any(f.level in (CRISIS, URGENT, CHECK) for f in found):
         found += _net(ctx)
     return _decide(found)
+
+
+LEARNED_CATEGORY = "possible_risk"
+LEARNED_RULE = "learned_stage"
+LEARNED_ENABLED = True
+"""Whether `assess` consults the learned stage by default (the host may turn it off:
+SAFETY_LEARNED_STAGE, README configuration)."""
+MODEL = safety_model.load()
+_MODEL = MODEL
+
+
+def learned_probability(text: str) -> float:
+    """The learned stage's estimate that text is a crisis or urgent (0..1)."""
+    return _MODEL.probability(normalise(text)) if text and text.strip() else 0.0
+
+
+def learned_threshold() -> float:
+    """The probability at or above which the learned stage raises a `none` to `check`."""
+    return _MODEL.threshold
+
+
+def raise_with_model(text: str, verdict: Assessment) -> Assessment:
+    """The rules' verdict, raised to `check` when the rules say none and the model is sure
+    enough. Never an alert, never lower: only a `none` (or gentle mention) can change."""
+    if verdict.level != NONE or not text or not _MODEL.raises(normalise(text)):
+        return verdict
+    return Assessment(CHECK, LEARNED_CATEGORY, (), None, (LEARNED_RULE,))
+
+
+def assess(text: str, *, learned: bool | None = None) -> Assessment:
+    """Assess one inbound text: crisis, urgent, check, or none (maybe a gentle mention).
+
+    The rules decide; the learned stage (when enabled) may only raise a `none` to `check`.
+    """
+    verdict = assess_rules(text)
+    if learned is None:
+        learned = LEARNED_ENABLED
+    return raise_with_model(text, verdict) if learned else verdict
 
 
 def reply_key(assessment: Assessment) -> str | None:
@@ -639,6 +677,23 @@ def check_net_examples() -> list[str]:
         if _net(_Context(text)):
             problems.append(f"check net: counter-example scored as check: {text!r} "
                             f"(score {net_score(text)})")
+    return problems
+
+
+def check_model(tolerance: float = 1e-4) -> list[str]:
+    """Every reference text whose score here differs from the one the trainer recorded.
+
+    The trainer stores scikit-learn's probability for a sample of its texts; this code
+    must give the same, or the features here are not the ones the weights were fitted to.
+    """
+    problems = []
+    for text, expected in MODEL.meta.get("reference", ()):
+        got = learned_probability(text)
+        if abs(got - expected) > tolerance:
+            problems.append(f"learned stage: score {got:.6f} for {text!r}, trained model "
+                            f"gave {expected:.6f}")
+    if not MODEL.meta.get("reference"):
+        problems.append("learned stage: the weights file holds no reference scores")
     return problems
 
 

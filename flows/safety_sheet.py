@@ -31,7 +31,7 @@ _GUARD_WORDS = {
 }
 
 
-def render(rules: RuleSet, *, version: str = "") -> str:
+def render(rules: RuleSet, *, version: str = "", model: dict | None = None) -> str:
     """The review sheet as Markdown text."""
     lines = ["# Safety rules: review sheet", ""]
     if version:
@@ -74,6 +74,7 @@ def render(rules: RuleSet, *, version: str = "") -> str:
                  f"{bp['reported_systolic']}/{bp['reported_diastolic']}."
                  if "reported_systolic" in bp else ""), ""]
     lines += _net_section(rules)
+    lines += _learned_section(model)
     lines += ["", "Reviewed by: ____________________  Date: ____________", ""]
     return "\n".join(lines)
 
@@ -99,4 +100,41 @@ def _net_section(rules: RuleSet) -> list[str]:
     lines += ["", f"Asks ({len(net.examples)}):"] + [f"- {t}" for t in net.examples]
     lines += ["", f"Does not ask ({len(net.counter_examples)}):"]
     lines += [f"- {t}" for t in net.counter_examples]
+    return lines
+
+
+def _learned_section(model: dict | None) -> list[str]:
+    """The learned safety net: what it is, its threshold, its training data and figures."""
+    if not model:
+        return []
+    lines = ["", "## The learned safety net (check, possible_risk)", "",
+             "A small statistical text classifier (logistic regression over word pairs and "
+             "letter sequences of the text, after the same clean-up the rules use), trained "
+             "on labelled texts. It runs only when no rule gives a level, and can only make "
+             "the bot ask the safety question: it never alerts the care team by itself and "
+             "never lowers a rule's verdict. It cannot explain itself the way a rule can, "
+             "which is why it may only ask.", "",
+             f"It asks when a text has at least {model.get('min_words', 1)} words and its "
+             f"estimated chance that the text is a crisis or an urgent side "
+             f"effect is at least {model['threshold']:.3f}. That threshold was chosen so "
+             f"that, holding out one writer's texts at a time, it adds at most "
+             f"{model['budget'] * 100:.1f} points of safety questions on ordinary texts "
+             "(averaged over writers).", "",
+             f"Trained on {model['n_rows']} labelled texts by these writers:", ""]
+    for writer, files in model["trained_on"].items():
+        lines.append(f"- {writer}: {', '.join(files)}")
+    lines += ["", "Cross-validated (each writer scored by a model that never saw their texts; "
+              "the rules themselves were written from all but the eval_v2 writer's texts):", "",
+              "| held-out writer | crisis reached | urgent reached | questions on ordinary texts |",
+              "|---|---|---|---|"]
+    for writer, fig in model["cross_validation"].items():
+        r, w = fig["rules"], fig["with"]
+        lines.append(f"| {writer} | {r['crisis_reached']:.3f} -> {w['crisis_reached']:.3f} "
+                     f"| {r['urgent_reached']:.3f} -> {w['urgent_reached']:.3f} "
+                     f"| {r['ordinary_checks']:.3f} -> {w['ordinary_checks']:.3f} |")
+    raised, total = model.get("experience_raised_cv", (0, 0))
+    lines += ["", f"Descriptions of the session's experience raised to a question in "
+              f"cross-validation: {raised} of {total}.", "",
+              f"Enabled: {'yes' if model.get('enabled') else 'no'} "
+              "(setting SAFETY_LEARNED_STAGE).", ""]
     return lines

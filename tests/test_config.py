@@ -59,7 +59,7 @@ def test_a_worker_rebuilds_exactly_the_same_settings_from_to_env(tmp_path):
         if f.type == "float":
             changed[f.name] = 2.5
         elif f.type == "bool":
-            changed[f.name] = True
+            changed[f.name] = not f.default
         elif f.type == "int":
             changed[f.name] = 7
         elif f.type.startswith("tuple"):

@@ -71,7 +71,10 @@ def test_a_quote_that_would_break_the_segment_limit_falls_back_to_the_plain_word
     })
     ctx = Context(status="active", timezone="America/New_York")
     now = datetime(2026, 11, 23, 15, tzinfo=UTC)
-    result = Engine(long).resume({"flow": "intention", "step": "ask"}, ctx, now,
+    # Quoting alone is under test: the learned safety stage asks about this intention
+    # ("myself" scores high; a known weakness, bench/README.md round 3), so it is off here.
+    result = Engine(long, learned_safety=False).resume({"flow": "intention", "step": "ask"},
+                                                       ctx, now,
                                  text="to be gentle with myself and everyone around me today")
     texts = [e for e in result.events if isinstance(e, SendText)]
     assert [t.key for t in texts] == ["intention.saved.plain"]
