@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, update
 
-from bot import alerts, jobs, scheduling
+from bot import alerts, queue, scheduling
 from bot.storage.models import Message, ScheduledMessage
 
 
@@ -71,11 +71,11 @@ def dispatch_due(services, now: datetime) -> int:
     ids = due_ids(services, now)
     size = scheduling.batch_size(services.settings.sms_max_per_second)
     for start in range(0, len(ids), size):
-        jobs.enqueue_scheduled(services, ids[start:start + size])
+        queue.enqueue_scheduled(services, ids[start:start + size])
     for message_id in stuck_inbound_ids(services, now):
-        jobs.enqueue_inbound_retry(services, message_id)
+        queue.enqueue_inbound_retry(services, message_id)
     stuck = stuck_outbound_ids(services, now)
     if stuck:
-        jobs.enqueue_outbound(services, stuck)
+        queue.enqueue_outbound(services, stuck)
     alerts.page_due(services, now, enqueue=True)
     return len(ids)

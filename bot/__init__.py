@@ -6,16 +6,15 @@ import logging
 
 from flask import Flask
 
+from bot import cli, pages, webhook, webhook_form
+from bot.care import web as care
 from bot.config import Settings
+from bot.logsafe import configure_logging
+from bot.services import build_services
 
 
 def create_app(config: dict | None = None, *, services=None) -> Flask:
     """Build the web app; config overrides settings read from the environment."""
-    from bot import cli, pages, webhook, webhook_form
-    from bot.care import web as care
-    from bot.logsafe import configure_logging
-    from bot.services import build_services
-
     if services is not None:
         settings = services.settings
     else:

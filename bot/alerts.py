@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
 
+from bot import caring, queue
 from bot.logsafe import mask_phone
 from bot.sms import SendError
 from bot.storage.models import Alert, AlertPage, AlertSignal, Participant
@@ -184,9 +185,7 @@ def page_due(services, now: datetime, *, enqueue: bool) -> list[int]:
         ids = due_alert_ids(db, now)
     for alert_id in ids:
         if enqueue:
-            from bot import jobs
-
-            jobs.enqueue_alert_page(services, alert_id)
+            queue.enqueue_alert_page(services, alert_id)
         else:
             page(services, alert_id)
     return ids
@@ -194,8 +193,6 @@ def page_due(services, now: datetime, *, enqueue: bool) -> list[int]:
 
 def acknowledge(services, alert_id: int, who: str) -> bool:
     """Close an alert (caring texts follow a crisis); False when there is no such open alert."""
-    from bot import caring
-
     now = services.clock.now()
     with services.db.session() as db:
         alert = db.get(Alert, alert_id)

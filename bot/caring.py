@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from bot import scheduling
 from bot.storage.models import Participant
 
 log = logging.getLogger(__name__)
@@ -19,12 +20,9 @@ PLAN = "caring"
 
 def plan_after_crisis(services, db, participant_id: int, now: datetime) -> int:
     """Plan the caring texts from now (replacing any still pending); returns how many."""
-    from bot import handlers, scheduling
-
     participant = db.get(Participant, participant_id)
     if participant is None or participant.status != "active":
         return 0  # opted out, deleted or not yet consented: no texts at all
-    turn = handlers.Turn(services=services, db=db, participant=participant, now=now)
-    rows = scheduling.schedule_plan(turn, PLAN, now)
+    rows = scheduling.place_plan(services, db, participant, now, PLAN, now)
     log.info("caring contacts planned for participant %s: %d", participant_id, len(rows))
     return len(rows)

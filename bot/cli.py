@@ -19,9 +19,15 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
+from bot import alerts, delivery, privacy, runner, safety_plan, safety_review, scheduling
 from bot import participants as people
-from bot import safety_review
+from bot.chat import SentFeed, log_to_file, poll_in_background
+from bot.clock_cli import clock_cli
+from bot.enrollment import EnrollError, invite
+from bot.keys import rotate_all
 from bot.phones import InvalidNumber, parse_address
+from bot.report import participant_report
+from bot.storage.models import Message, ScheduledMessage
 
 RUN_DUE_CHUNK = 500
 """Rows `nudges run-due` claims at a time (each chunk is sent before the next is read)."""
@@ -79,8 +85,6 @@ def enroll(phone: str, timezone: str | None, name: str | None) -> None:
     """Invite a participant: one text asking for YES (double opt-in)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from bot.enrollment import EnrollError, invite
-
     if timezone:
         try:
             ZoneInfo(timezone)
@@ -100,9 +104,6 @@ def enroll(phone: str, timezone: str | None, name: str | None) -> None:
 def chat(phone: str) -> None:
     """Talk to the bot's logic in the terminal as PHONE (Ctrl-D to quit)."""
     import threading
-
-    from bot import runner
-    from bot.chat import SentFeed, log_to_file, poll_in_background
 
     svc = services()
     address = _address(phone)
@@ -138,8 +139,6 @@ def chat(phone: str) -> None:
 
 def _sender_of(message_id: int) -> int:
     """The participant an inbound text was stored under."""
-    from bot.storage.models import Message
-
     with services().db.session() as db:
         return db.get(Message, message_id).participant_id
 
@@ -160,8 +159,6 @@ def _prompt_lines():
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object")
 def participant(phone: str, as_json: bool) -> None:
     """Show a participant: status, flow, sessions, scheduled messages, last messages."""
-    from bot.report import participant_report
-
     svc = services()
     pid = _participant_id(phone)
     report = participant_report(svc, pid, actor=operator())
@@ -179,7 +176,6 @@ def participant(phone: str, as_json: bool) -> None:
 @click.argument("phone")
 def course_end(phone: str) -> None:
     """The participant finished their course: weekly maintenance check-ins start."""
-    from bot import runner
     from flows.model import EndCourse, Result
 
     svc = services()
@@ -201,8 +197,6 @@ nudges_cli = AppGroup("nudges", help="Scheduled messages.")
 @nudges_cli.command("run-due")
 def run_due() -> None:
     """Send everything due now in this process, then exit."""
-    from bot import delivery, scheduling
-
     svc = services()
     now = svc.clock.now()
     scheduling.release_expired_leases(svc, now)
@@ -223,8 +217,6 @@ def run_due() -> None:
 @nudges_cli.command("status")
 def nudges_status() -> None:
     """Counts of scheduled messages by status, and the RQ queue length."""
-    from bot.storage.models import ScheduledMessage
-
     svc = services()
     with svc.db.session() as db:
         rows = db.execute(select(ScheduledMessage.status, func.count())
@@ -244,8 +236,6 @@ def nudges_status() -> None:
 def scheduler(interval: float, once: bool) -> None:
     """The clock process: hand due rows (and lost work) to RQ, forever."""
     import logging
-
-    from bot import scheduling
 
     log = logging.getLogger("bot.scheduler")
     svc = services()
@@ -299,8 +289,6 @@ def alerts_cli(ctx: click.Context) -> None:
 @alerts_cli.command("list")
 def alerts_list() -> None:
     """Open alerts, oldest first."""
-    from bot import alerts, privacy
-
     svc = services()
     rows = alerts.open_alerts(svc)
     with svc.db.session() as db:
@@ -323,8 +311,6 @@ def alerts_list() -> None:
 @click.option("--by", "who", help="Who acknowledges (default: $BOT_OPERATOR or OS user)")
 def alerts_ack(alert_id: int, who: str | None) -> None:
     """Acknowledge an alert so it stops paging."""
-    from bot import alerts
-
     if not alerts.acknowledge(services(), alert_id, who or operator()):
         raise click.ClickException(f"no open alert #{alert_id}")
     click.echo(f"alert #{alert_id} acknowledged")
@@ -349,8 +335,6 @@ def _plan_options(func):
 @_plan_options
 def safety_plan_set(phone: str, **sections: str | None) -> None:
     """Store (or update sections of) a participant's safety plan; texted back on PLAN."""
-    from bot import privacy, safety_plan
-
     svc = services()
     given = {k: v for k, v in sections.items() if v is not None}
     if not given:
@@ -373,8 +357,6 @@ def safety_plan_set(phone: str, **sections: str | None) -> None:
 @click.argument("phone")
 def safety_plan_show(phone: str) -> None:
     """Print a participant's safety plan as it would be texted (audited)."""
-    from bot import privacy, safety_plan
-
     svc = services()
     with svc.db.session() as db:
         p = people.find(db, _address(phone).phone, svc.phone_hash_key)
@@ -396,16 +378,12 @@ keys_cli = AppGroup("keys", help="Encryption keys.")
 @keys_cli.command("rotate")
 def keys_rotate() -> None:
     """Re-encrypt all stored text under the first JOURNAL_ENCRYPTION_KEY."""
-    from bot.keys import rotate_all
-
     counts = rotate_all(services())
     click.echo("re-encrypted " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
 
 
 def init_app(app: Flask) -> None:
     """Register every command on the app."""
-    from bot.clock_cli import clock_cli
-
     for command in (db_cli, enroll, chat, participant, course_end, nudges_cli, scheduler,
                     flows_cli, alerts_cli, keys_cli, clock_cli, safety_plan_cli):
         app.cli.add_command(command)

@@ -23,10 +23,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from bot import journal_links
+from bot import journal_links, runner
 from bot import participants as people
 from bot.logsafe import mask_phone
-from bot.sms import SendError
+from bot.participants import cancel_pending
+from bot.sms import SendError, classify
 from bot.storage.models import Message, Participant, ScheduledMessage, Session
 from flows import optout, schedule, sms_text
 
@@ -334,7 +335,6 @@ def _mark_sent(services, out: Outgoing, result, now: datetime) -> None:
 
 def _await_reply(services, participant_id: int, expects: str) -> None:
     """Tell the engine a nudge that asks a question went out."""
-    from bot import runner
     from flows.engine import Timer
 
     def step(engine, ctx, state, _message):
@@ -364,8 +364,6 @@ def _failed(services, row_id: int, token: int, error: SendError, now: datetime) 
 
 def apply_carrier_verdict(db, p: Participant, kind: str, now: datetime) -> None:
     """21610/30004 mean opted out; 21211/21614/30005/30006 unreachable: stop texting."""
-    from bot.handlers import cancel_pending
-
     if kind == "opted_out" and p.status != "deleted":
         p.status, p.opted_out_at = "opted_out", now
         cancel_pending(db, p.id, now)
@@ -463,8 +461,6 @@ def record_status(services, sid: str, status: str, error_code: int | None) -> bo
                 row.status, row.updated_at = status, now
                 row.error_code = error_code or row.error_code
         if error_code and message.participant_id:
-            from bot.sms import classify
-
             p = db.get(Participant, message.participant_id)
             apply_carrier_verdict(db, p, classify(error_code, None), now)
         return True

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from bot.config import PROJECT_ROOT, REDIS_URL_FILE, Settings, published_redis_url
+from bot.redis_conn import start_embedded
 from bot.supervise import wrapped_procfile
 
 PROCESSES = ("web", "worker", "clock")
@@ -38,8 +39,6 @@ def main() -> int:
     instance.mkdir(parents=True, exist_ok=True)
     redis_proc = None
     if not settings.redis_url:
-        from bot.redis_conn import start_embedded
-
         env["REDIS_URL"], redis_proc = start_embedded(instance / "redis")
         _publish(instance, env["REDIS_URL"])  # so `flask --app bot ...` in another terminal finds it
         print(f"embedded Redis: {env['REDIS_URL']}", flush=True)

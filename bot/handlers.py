@@ -10,16 +10,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session as DbSession
 
-from bot import journal_book, journal_links, replan, safety_checks, safety_plan
+from bot import (
+    alerts,
+    journal_book,
+    journal_links,
+    privacy,
+    replan,
+    safety_checks,
+    safety_plan,
+    scheduling,
+)
 from bot import participants as people
+from bot.participants import cancel_pending
 from bot.storage.models import (
     JournalEntry,
     JournalShare,
     Participant,
-    ScheduledMessage,
     Session,
 )
 from flows import model as ev
@@ -165,8 +173,6 @@ def send_journal(turn: Turn, event: ev.SendJournal) -> None:
 
 def schedule_plan(turn: Turn, event: ev.SchedulePlan) -> None:
     """Schedule a nudge plan's messages (see bot.scheduling)."""
-    from bot import scheduling
-
     scheduling.schedule_plan(turn, event.plan, event.anchor_at)
 
 
@@ -192,15 +198,11 @@ def pause(turn: Turn, event: ev.Pause) -> None:
 def end_course(turn: Turn, event: ev.EndCourse) -> None:
     """FINISHED: the course is over; weekly maintenance check-ins begin."""
     turn.participant.course_ended_at = event.at
-    from bot import scheduling
-
     scheduling.schedule_plan(turn, "maintenance", event.at)
 
 
 def raise_alert(turn: Turn, event: ev.RaiseAlert) -> None:
     """Record (or attach to) a care-team alert; bot.safety_words pages it after commit."""
-    from bot import alerts
-
     alerts.raise_alert(turn, event.level, event.category)
     if event.level == "crisis":
         turn.participant.hold_until = turn.now + CRISIS_HOLD
@@ -208,27 +210,8 @@ def raise_alert(turn: Turn, event: ev.RaiseAlert) -> None:
 
 def delete_data(turn: Turn, event: ev.DeleteData) -> None:
     """DELETE confirmed: erase everything personal (see bot.privacy)."""
-    from bot import privacy
-
     privacy.erase_participant(turn.db, turn.participant, turn.now)
 
-
-def cancel_pending(db: DbSession, participant_id: int, now: datetime,
-                   plan: str | None = None, exclude_session: int | None = None,
-                   session: int | None = None) -> int:
-    """Cancel pending scheduled messages (optionally of one plan); returns how many."""
-    query = update(ScheduledMessage).where(
-        ScheduledMessage.participant_id == participant_id,
-        ScheduledMessage.status == "pending",
-    )
-    if plan is not None:
-        query = query.where(ScheduledMessage.plan == plan)
-    if session is not None:
-        query = query.where(ScheduledMessage.session_id == session)
-    if exclude_session is not None:
-        query = query.where(ScheduledMessage.session_id != exclude_session)
-    result = db.execute(query.values(status="cancelled", updated_at=now))
-    return result.rowcount or 0
 
 
 def _new_session(turn: Turn) -> Session:

@@ -10,11 +10,11 @@ import hashlib
 import hmac
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
 
 from bot.phones import Address, guess_timezone
-from bot.storage.models import Participant, Session
+from bot.storage.models import Message, Participant, ScheduledMessage, Session
 from flows.engine import DONE_EARLY
 from flows.model import Context, SessionInfo
 
@@ -109,8 +109,6 @@ def recent_texts(db: DbSession, participant: Participant, now: datetime) -> int:
     """Inbound texts from the participant in the last minute."""
     from sqlalchemy import func
 
-    from bot.storage.models import Message
-
     return db.scalar(select(func.count()).select_from(Message).where(
         Message.participant_id == participant.id, Message.direction == "in",
         Message.created_at > now - timedelta(minutes=1))) or 0
@@ -140,3 +138,21 @@ def _info(session: Session | None) -> SessionInfo | None:
         return None
     return SessionInfo(scheduled_at=session.scheduled_at, done_at=session.done_at,
                        intention=session.intention, action=session.action)
+
+
+def cancel_pending(db: DbSession, participant_id: int, now: datetime,
+                   plan: str | None = None, exclude_session: int | None = None,
+                   session: int | None = None) -> int:
+    """Cancel pending scheduled messages (optionally of one plan); returns how many."""
+    query = update(ScheduledMessage).where(
+        ScheduledMessage.participant_id == participant_id,
+        ScheduledMessage.status == "pending",
+    )
+    if plan is not None:
+        query = query.where(ScheduledMessage.plan == plan)
+    if session is not None:
+        query = query.where(ScheduledMessage.session_id == session)
+    if exclude_session is not None:
+        query = query.where(ScheduledMessage.session_id != exclude_session)
+    result = db.execute(query.values(status="cancelled", updated_at=now))
+    return result.rowcount or 0

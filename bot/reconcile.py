@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, literal_column, select, update
 
 from bot import participants as people
+from bot.delivery import LEASE, _await_reply
 from bot.sms import SendError
 from bot.storage.models import Message, Participant, ScheduledMessage
 from flows import sms_text
@@ -70,8 +71,6 @@ def expired_scheduled(services, now: datetime) -> dict[str, int]:
 def _settle_scheduled(services, now, row_id, token, body, lease_until, key, expects, pid,
                       channel, to) -> str:
     """Look one stale row up at the provider and settle it."""
-    from bot.delivery import LEASE, _await_reply
-
     sid = None
     if to is not None:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from bot.runner import stored_replies
 from bot.storage.models import Message
 
 REPLAY_WAIT = 8.0
@@ -20,8 +21,6 @@ REPLAY_POLL = 0.05
 
 def first_copy_outcome(services, message_id: int) -> tuple[str, list[str]]:
     """Wait for the first copy: ("processed", replies), ("failed", []) or ("pending", [])."""
-    from bot.runner import stored_replies
-
     deadline = time.monotonic() + REPLAY_WAIT
     while True:
         replies = stored_replies(services, message_id)

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import dates, handlers, safety_words
+from bot import dates, handlers, queue, safety_words
 from bot import participants as people
 from bot.care import handoff
 from bot.logsafe import mask_phone
@@ -139,9 +139,7 @@ def run_turn(services, step: Callable, *, message_id: int | None = None,
              ",".join(kinds) or "-", len(texts))
     texts = safety_words.finish(services, alert_ids, reply_keys, reply_ids, texts)
     if via == "rest" and reply_ids:
-        from bot import jobs
-
-        after.append(lambda: jobs.enqueue_outbound(services, reply_ids))
+        after.append(lambda: queue.enqueue_outbound(services, reply_ids))
     for action in after:
         try:
             action()

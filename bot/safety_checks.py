@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from bot import runner
 from bot.storage.models import SafetyCheck
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,6 @@ def _settle(db, participant_id: int, outcome: str, now: datetime) -> None:
 
 def page_unanswered(services, now: datetime) -> int:
     """Clock pass: every check still open at its due time becomes a same-day alert."""
-    from bot import runner
-
     with services.db.session() as db:
         due = list(db.scalars(select(SafetyCheck.id).where(
             SafetyCheck.status == "open", SafetyCheck.due_at <= now)))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from bot.config import Settings
+
 
 def safety_rule_problems() -> tuple[list[str], str]:
     """(problems, summary): the rules file's shape and every rule's examples."""
@@ -34,7 +36,6 @@ def safety_rule_problems() -> tuple[list[str], str]:
               help="Write the sheet to this file instead of standard output.")
 def safety_sheet(output: str | None) -> None:
     """Write the safety rules' review sheet (Markdown) for a clinician to sign off."""
-    from bot.config import Settings
     from flows import safety
     from flows.safety_sheet import render
 

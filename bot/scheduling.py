@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, literal_column, or_, select, union_all, update
 
+from bot import alerts, queue, reconcile, safety_checks, spool
 from bot import participants as people
-from bot import safety_checks, spool
+from bot.participants import cancel_pending
 from bot.storage.models import Message, Participant, ScheduledMessage, Session
 from flows import schedule
 from flows.quoting import fits, quote
@@ -70,13 +71,17 @@ def participant_view(participant: Participant, session: Session | None) -> sched
 
 def schedule_plan(turn, plan_name: str, anchor_at: datetime) -> list[ScheduledMessage]:
     """Replace the participant's pending messages of plan_name with a fresh schedule."""
-    services, db, p, now = turn.services, turn.db, turn.participant, turn.now
+    return place_plan(turn.services, turn.db, turn.participant, turn.now, plan_name,
+                      anchor_at)
+
+
+def place_plan(services, db, p: Participant, now: datetime, plan_name: str,
+               anchor_at: datetime) -> list[ScheduledMessage]:
+    """schedule_plan outside a turn (caring texts after a crisis is acknowledged)."""
     plan = services.definitions.plans.get(plan_name)
     if plan is None:
         log.warning("no plan named %s; nothing scheduled", plan_name)
         return []
-    from bot.handlers import cancel_pending
-
     # A new DONE replaces the previous session's plan instead of stacking a second one.
     cancel_pending(db, p.id, now, plan=plan_name)
     db.flush()
@@ -223,8 +228,6 @@ def release_leases(db, now: datetime) -> int:
 def release_expired_leases(services, now: datetime) -> int:
     """Rows claimed by a worker that died mid-send: recorded as sent if the provider has
     them (bot.reconcile), else back to pending. Returns how many were settled."""
-    from bot import reconcile
-
     outcomes = reconcile.expired_scheduled(services, now)
     return outcomes.get("released", 0) + outcomes.get("reconciled", 0)
 
@@ -326,8 +329,6 @@ def dispatch_due(services, now: datetime | None = None) -> int:
     provider lookup per row, rare); then one transaction (due rows, stuck texts, alerts
     to page again); the hand-over is one Redis pipeline, after the commit.
     """
-    from bot import alerts, jobs, reconcile
-
     now = now or services.clock.now()
     # Unsettled sends first: each is looked up at the provider before anything is released
     # (a blind release would send again what Twilio already accepted).
@@ -345,8 +346,8 @@ def dispatch_due(services, now: datetime | None = None) -> int:
     safety_checks.page_unanswered(services, now)
     if spool.file_waiting(services):
         spool.replay(services)
-    spooled = jobs.enqueue_dispatch(services, batches, inbound, outbound, pages,
-                                    count_hash=spool.REDIS_KEY)  # same round trip
+    spooled = queue.enqueue_dispatch(services, batches, inbound, outbound, pages,
+                                     count_hash=spool.REDIS_KEY)  # same round trip
     if spooled:
         spool.replay(services)  # texts kept in Redis while the database was away
     return len(ids)

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from bot import sms
 from bot.clock import Clock, FileClock, SystemClock
 from bot.config import DEFAULT_CLINIC_CONTACT, ConfigError, Settings
 from bot.crypto import Keyring, load_or_create_dev_key, set_keyring
+from bot.ratelimit import NoLimit, RateLimiter
+from bot.redis_conn import connect
 from bot.storage import Database
 from flows import loader
 from flows.engine import Engine
@@ -65,8 +68,6 @@ class Services:
     @cached_property
     def redis(self):
         """A Redis client (raises when no Redis is configured)."""
-        from bot.redis_conn import connect
-
         if not self.redis_url:
             raise ConfigError("no REDIS_URL configured")
         return connect(self.redis_url)
@@ -74,8 +75,6 @@ class Services:
     @cached_property
     def rate_limiter(self):
         """The sender rate limit shared through Redis (none without Redis)."""
-        from bot.ratelimit import NoLimit, RateLimiter
-
         if not self.redis_url:
             return NoLimit()
         return RateLimiter(self.redis, self.settings.sms_max_per_second)
@@ -98,8 +97,6 @@ def care_team_phrase(contact: str) -> str:
 
 def make_sender(settings: Settings):
     """The configured SMS backend."""
-    from bot import sms
-
     if settings.backend == "twilio":
         return sms.TwilioSender(
             settings.twilio_account_sid,

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot import replay, runner, spool
+from bot import delivery, queue, replay, runner, spool
 from bot import webhook_form as fields
 from bot.phones import InvalidNumber, parse_address
 from bot.webhook_token import webhook_token
@@ -156,8 +156,6 @@ def status_callback() -> Response:
         code = fields.error_code(request.form)
     except fields.FormError as error:
         return _bad_request(str(error))
-    from bot import delivery
-
     delivery.record_status(services(), sid, status, code)
     return Response("", status=204)
 
@@ -180,9 +178,7 @@ def healthz():
 def _enqueue_retry(message_id: int) -> None:
     """Hand a failed inbound text to a worker (the clock re-drives it if Redis is down)."""
     try:
-        from bot import jobs
-
-        jobs.enqueue_inbound_retry(services(), message_id)
+        queue.enqueue_inbound_retry(services(), message_id)
     except Exception:
         log.exception("could not enqueue retry for inbound message %s", message_id)
 

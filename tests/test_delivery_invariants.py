@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from bot import delivery, jobs, reconcile, runner, scheduling
+from bot import delivery, jobs, queue, reconcile, runner, scheduling
 from bot.storage.models import Message, Participant, ScheduledMessage
 from flows.engine import POST_SESSION_PLAN
 from flows.model import Result, SchedulePlan
@@ -240,7 +240,7 @@ def test_a_text_that_always_crashes_is_retried_a_few_times_then_left(
         client, services, phone, monkeypatch, clock):
     enroll(client, services, phone)
     enqueued = []
-    monkeypatch.setattr(jobs, "enqueue_inbound_retry",
+    monkeypatch.setattr(queue, "enqueue_inbound_retry",
                         lambda svc, message_id: enqueued.append(message_id))
 
     def boom(*args, **kwargs):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from twilio.request_validator import RequestValidator
 
-from bot import jobs
+from bot import queue
 from bot.clock import FileClock
 from bot.fake_twilio import FakeTwilio
 from bot.redis_conn import start_embedded
@@ -92,7 +92,7 @@ def test_the_worker_rides_out_redis_going_away_mid_job_on_its_own_queue(
         try:
             first, second = add_participants(services, 2)
             fake.latency = 1.5  # the job is inside the API call when Redis goes away
-            jobs.enqueue_scheduled(services, [first])
+            queue.enqueue_scheduled(services, [first])
             wait_until(lambda: fake.attempts() >= 1, 20, "the first send")
             redis_proc.terminate()
             redis_proc.wait(timeout=10)
@@ -103,7 +103,7 @@ def test_the_worker_rides_out_redis_going_away_mid_job_on_its_own_queue(
             url, redis_proc = start_embedded(redis_dir)  # Redis is back, empty
             services.__dict__.pop("redis", None)
             services.__dict__.pop("queue", None)
-            jobs.enqueue_scheduled(services, [second])
+            queue.enqueue_scheduled(services, [second])
             wait_until(lambda: statuses(services)[second] == "sent", 30, "the second row sent")
             assert worker.poll() is None
             assert sorted(m["body"] for m in fake.messages) == ["walk reminder 0",
@@ -344,7 +344,7 @@ if os.environ.get("TEST_DATABASE_URL"):
             try:
                 ids = add_participants(services, 5)
                 fake.latency = 1.0  # every send is in flight when the database goes
-                jobs.enqueue_scheduled(services, ids)
+                queue.enqueue_scheduled(services, ids)
                 wait_until(lambda: fake.attempts() >= 1, 30, "the first send")
                 proxy.refuse()
                 time.sleep(3.0)

@@ -21,7 +21,7 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
 from bench import send_rate
-from bot import jobs, scheduling
+from bot import jobs, queue, scheduling
 from bot.clock import FileClock
 from bot.delivery import LEASE
 from bot.fake_twilio import FakeTwilio
@@ -153,7 +153,7 @@ def test_two_workers_and_two_schedulers_never_send_twice(rq_services, rq_setting
         t.join()
     with rq_services.db.session() as db:
         every = list(db.scalars(select(ScheduledMessage.id)))
-    jobs.enqueue_scheduled(rq_services, every)
+    queue.enqueue_scheduled(rq_services, every)
     workers = [start_worker(rq_settings, burst=True) for _ in range(2)]
     try:
         for w in workers:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from bot import delivery
+from bot import delivery, queue
 from bot.storage.models import (
     CareConversation,
     CareReply,
@@ -161,9 +161,7 @@ def send_queued(services, message_ids: list[int]) -> None:
     """Hand staff texts to a worker (the bot's REST path); send here when no queue answers."""
     if services.redis_url:
         try:
-            from bot import jobs
-
-            jobs.enqueue_outbound(services, message_ids)
+            queue.enqueue_outbound(services, message_ids)
             return
         except Exception:
             log.exception("could not enqueue a staff text; sending it from the web process")

@@ -34,7 +34,15 @@ from bot.care.forms import (
     TextForm,
 )
 from bot.enrollment import EnrollError, invite
-from bot.storage.models import Alert, AlertNote, AuditRecord, Participant, StaffUser
+from bot.storage.models import (
+    Alert,
+    AlertNote,
+    AuditRecord,
+    CareReply,
+    Message,
+    Participant,
+    StaffUser,
+)
 from flows.model import EndCourse, Pause, Result
 
 PER_PAGE = 25
@@ -389,8 +397,6 @@ def conversation(participant_id: int):
 
 def _conversation_items(db, p: Participant, current, after: int = 0) -> list[dict]:
     """Texts in and out since the conversation opened (the last 20 before it for context)."""
-    from bot.storage.models import CareReply, Message, StaffUser
-
     query = select(Message).where(Message.participant_id == p.id, Message.id > after)
     if current is None:
         query = query.order_by(Message.id.desc()).limit(20)

@@ -9,12 +9,11 @@ from __future__ import annotations
 from flask import Flask
 
 from bot.journal_links import secret_key
+from bot.pages import journal, simulator
 
 
 def init_app(app: Flask) -> None:
     """Register the journal page (and the simulator outside production)."""
-    from bot.pages import journal, simulator
-
     settings = app.config["SETTINGS"]
     # Production without a public address sends no links, so it may run without SECRET_KEY
     # (Settings.check insists on one when PUBLIC_BASE_URL is set).

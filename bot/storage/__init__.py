@@ -62,8 +62,6 @@ class Database:
         """Drop every table and Alembic's record of them (tests and benchmarks start clean)."""
         from sqlalchemy import text
 
-        from bot.storage.models import Base
-
         with self.engine.begin() as conn:
             Base.metadata.drop_all(conn)
             conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
