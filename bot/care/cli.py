@@ -44,6 +44,15 @@ def staff_add(email: str, role: str) -> None:
     click.echo(_link(token))
 
 
+def _staff_by_email(db, email: str) -> StaffUser:
+    """The staff account with this email, or a click error the operator can read."""
+    user = db.scalars(select(StaffUser).where(
+        StaffUser.email == accounts.normalize_email(email))).first()
+    if user is None:
+        raise click.ClickException("no account with that email")
+    return user
+
+
 @staff_cli.command("reset")
 @click.argument("email")
 def staff_reset(email: str) -> None:
@@ -51,10 +60,7 @@ def staff_reset(email: str) -> None:
     svc = _services()
     now = svc.clock.now()
     with svc.db.session() as db:
-        user = db.scalars(select(StaffUser).where(
-            StaffUser.email == accounts.normalize_email(email))).first()
-        if user is None:
-            raise click.ClickException("no account with that email")
+        user = _staff_by_email(db, email)
         user.active = True
         token = accounts.reset_setup(user, now)
         privacy.audit(db, operator(), f"staff.reset:{user.id}", None, now)
@@ -68,10 +74,7 @@ def staff_deactivate(email: str) -> None:
     svc = _services()
     now = svc.clock.now()
     with svc.db.session() as db:
-        user = db.scalars(select(StaffUser).where(
-            StaffUser.email == accounts.normalize_email(email))).first()
-        if user is None:
-            raise click.ClickException("no account with that email")
+        user = _staff_by_email(db, email)
         user.active, user.setup_token_hash = False, None
         privacy.audit(db, operator(), f"staff.deactivate:{user.id}", None, now)
     click.echo(f"{user.email} deactivated")
