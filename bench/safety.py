@@ -39,12 +39,14 @@ SETS = {
     "eval": DATA / "safety_eval.csv",
     "eval_v2": DATA / "safety_eval_v2.csv",
     "eval_v3": DATA / "safety_eval_v3.csv",
+    "eval_v4": DATA / "safety_eval_v4.csv",
 }
 """Set name -> labelled file (level,category,text). `eval` was the round-1 evaluation set;
 it is training data since round 2, and `eval_v2` since round 3 (tests/data/README.md).
-`eval_v3` is the frozen set of round 3."""
+`eval_v3` was the frozen set of round 3 (training data since round 4); `eval_v4` is the frozen
+set of round 4, measured only with `--sets eval_v4`."""
 DEFAULT_SETS = ("corpus", "dev", "round2", "round2b", "round2c", "round2d", "round2e", "round2f", "round2g", "round2h", "round2i", "eval", "eval_v2", "eval_v3")
-FROZEN = ("eval_v3",)
+FROZEN = ("eval_v4",)
 """Sets whose misses are never printed (and that alone are compared with the targets)."""
 
 TARGETS = {
