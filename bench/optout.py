@@ -33,6 +33,7 @@ DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 LISTS = {
     "train": DATA / "optout_train.csv",
     "dev": DATA / "dev" / "optout_dev.csv",
+    "round3": DATA / "dev" / "optout_round3.csv",
     "frozen": DATA / "optout_eval.csv",
     "frozen2": DATA / "optout_eval_v2.csv",
     "frozen3": DATA / "optout_eval_v3.csv",
