@@ -202,7 +202,7 @@ def report(name: str, rows, assess, *, misses: bool, repeat: int, stage=None) ->
                       ("crisis", "urgent", "check", "none")), _pct(ratio(hit, n)),
                       str(raised[(level, category)])))
     print_table(table, ("expected/category", "n", "crisis", "urgent", "check", "none", "right",
-                        "learned: none->check"))
+                        "learned: changed"))
     texts = [text for _, _, text in rows]
     from bench import safety_legacy
     from flows.safety import learned_probability

@@ -232,9 +232,13 @@ def test_rules_by_kind_catch_new_wordings(text, level, category):
     "i want you to know it's nobody's fault, especially not yours",
 ])
 def test_the_check_net_asks_when_no_rule_holds(text):
-    a = assess(text)
+    # The rules alone ask; the learned stage's crisis head may confirm the net's check as a
+    # crisis (flows.safety.CONFIRMABLE_RULES), never lower it.
+    a = assess(text, learned=False)
     assert a.level == CHECK and "check_net" in a.rules and not a.alert
     assert reply_key(a) is None
+    full = assess(text)
+    assert full == a or (full.level == CRISIS and full.rules == a.rules + ("learned_confirm",))
 
 
 @pytest.mark.parametrize("text", [
@@ -280,11 +284,18 @@ def test_safety_sheet_shows_the_check_net(app, tmp_path):
     assert safety.RULESET.net.examples[0] in sheet
 
 
-def test_a_net_check_through_the_webhook_asks_and_pages_nobody(
-        client, services, phone: Phone, sender, db):
+def test_a_net_check_through_the_webhook_asks_and_pages_nobody_without_the_learned_stage(
+        tmp_path, db, clock, sender, client_for):
+    from bot.services import build_services
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, db.url, safety_learned_stage=False)
+    services = build_services(settings, clock=clock, sender=sender, db=db)
+    client = client_for(services)
+    phone = Phone(client)
     enroll(client, services, phone)
     texts = phone.text("you were all kind to me. goodbye")
-    assert texts is not None
+    assert any("YES or NO" in t for t in texts), texts
     assert pages(sender) == []
     with db.session() as s:
         assert s.scalars(select(Alert)).all() == []
