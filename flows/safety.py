@@ -178,6 +178,8 @@ class _Compiled:
 
 
 _COMPILED = tuple(_Compiled(rule, Phrases(*rule.patterns)) for rule in RULESET.rules)
+SPANISH = "es"
+_RULE_LANG = {rule.id: rule.lang for rule in RULESET.rules}
 
 
 def _index(compiled_rules: tuple[_Compiled, ...]):
@@ -543,6 +545,8 @@ def _decide(found: list[_Finding]) -> Assessment:
     phrases = tuple(dict.fromkeys(f.phrase for f in hits))
     rules = tuple(dict.fromkeys(f.rule for f in hits))
     key = _CATEGORIES[category].reply_key if category in _CATEGORIES else None
+    if key and all(_RULE_LANG.get(r) == SPANISH for r in rules):
+        key += "." + SPANISH  # written in Spanish: answered in Spanish
     return Assessment(level, category, phrases, key, rules)
 
 

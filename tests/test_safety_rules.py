@@ -310,3 +310,40 @@ def test_a_method_being_set_up_pages_the_team_through_the_webhook(
     with db.session() as s:
         alert = s.scalars(select(Alert)).one()
         assert (alert.level, alert.category) == ("crisis", "suicide")
+
+
+# ---------------------------------------------------------------- Spanish
+
+
+@pytest.mark.parametrize("text, key", [
+    ("me quiero morir", "safety.crisis.es"),
+    ("ya no quiero vivir, mi familia estaria mejor sin mi", "safety.crisis.es"),
+    ("me tome todas mis pastillas", "safety.emergency.es"),
+    ("mi hermano tomo muchas pastillas y no responde", "safety.other_person.es"),
+    ("no puedo orinar desde ayer", "safety.urgent.es"),
+    ("I want to die. me quiero morir", "safety.crisis"),  # an English rule too: English
+])
+def test_spanish_texts_are_caught_and_answered_in_spanish(text, key):
+    a = assess(text)
+    assert a.alert and reply_key(a) == key
+
+
+def test_every_spanish_reply_exists_with_its_told_variant(services):
+    messages = services.definitions.messages
+    spanish = [r for r in safety.RULESET.rules if r.lang == "es"]
+    assert spanish
+    for rule in spanish:
+        key = safety.RULESET.categories[rule.category].reply_key + ".es"
+        assert key in messages and key + ".told" in messages, rule.id
+
+
+def test_a_spanish_crisis_through_the_webhook_gets_spanish_words_and_pages(
+        client, services, phone: Phone, sender, db):
+    enroll(client, services, phone)
+    texts = phone.text("ya no aguanto vivir, me quiero morir")
+    reply = " ".join(texts)
+    assert "AYUDA al 988" in reply and "oprime 2" in reply, texts
+    assert "ya fue avisado" in reply  # the page was accepted, so it says so
+    assert len(pages(sender)) == 1
+    with db.session() as s:
+        assert [a.level for a in s.scalars(select(Alert))] == ["crisis"]
