@@ -12,9 +12,11 @@
 The rules are data (flows/definitions/optout.toml), validated on load. How they apply:
 the text is folded (case, accents, apostrophes, emoji, common abbreviations and typos of
 the key words), a whole message that is a stop keyword with polite filler is immediate,
-then the text is cut into clauses and each clause takes the outcome of the first rule
-that matches it (guards that mean "not a request" come first). The strongest clause
-outcome wins; two uncertain signals ("Stop." + "leave me alone") make a clear one.
+words other people said, quoted after a verb of saying, are set aside; then the text is cut
+into clauses and each clause takes the outcome of the first rule that matches it (guards
+that mean "not a request" come first). The strongest clause outcome wins; two uncertain
+signals ("Stop." + "leave me alone") make a clear one, and an uncertain one beside a
+named setting ("remove the walk prompts, the rest are good") is that setting.
 """
 
 from __future__ import annotations
@@ -350,6 +352,11 @@ def classify(text: str | None, rules: Rules | None = None) -> Verdict:
     if best.outcome == CONFIRM and (len(confirms) >= 2 or hints):
         # Two uncertain signals in one message ("Stop." + "leave me alone") are clear.
         return Verdict(IMMEDIATE, best.lang, "+".join(v.rule for v in confirms + hints))
+    settings = [v for v in found if v.outcome == SETTING]
+    if best.outcome == CONFIRM and settings:
+        # "remove the walk prompts, the rest are good": the setting that was named answers
+        # the uncertain part too (its reply also says how to stop everything).
+        return settings[0]
     return best
 
 
