@@ -36,6 +36,9 @@ SETS = {
     "round2g": DATA / "dev" / "safety_round2g.csv",
     "round2h": DATA / "dev" / "safety_round2h.csv",
     "round2i": DATA / "dev" / "safety_round2i.csv",
+    "round4a": DATA / "dev" / "safety_round4a.csv",
+    "round4b": DATA / "dev" / "safety_round4b.csv",
+    "round4c": DATA / "dev" / "safety_round4c.csv",
     "eval": DATA / "safety_eval.csv",
     "eval_v2": DATA / "safety_eval_v2.csv",
     "eval_v3": DATA / "safety_eval_v3.csv",
@@ -45,7 +48,7 @@ SETS = {
 it is training data since round 2, and `eval_v2` since round 3 (tests/data/README.md).
 `eval_v3` was the frozen set of round 3 (training data since round 4); `eval_v4` is the frozen
 set of round 4, measured only with `--sets eval_v4`."""
-DEFAULT_SETS = ("corpus", "dev", "round2", "round2b", "round2c", "round2d", "round2e", "round2f", "round2g", "round2h", "round2i", "eval", "eval_v2", "eval_v3")
+DEFAULT_SETS = ("corpus", "dev", "round2", "round2b", "round2c", "round2d", "round2e", "round2f", "round2g", "round2h", "round2i", "round4a", "round4b", "round4c", "eval", "eval_v2", "eval_v3")
 FROZEN = ("eval_v4",)
 """Sets whose misses are never printed (and that alone are compared with the targets)."""
 
