@@ -378,6 +378,7 @@ def _set_off_leading_caps(text: str, rules: Rules) -> str:
     if not match or match.group(1).lower() not in rules.leading_caps:
         return text
     word, following = match.group(1), match.group(2).lower().strip(".,!?'")
+    following = following.replace("'", "").replace("\u2019", "")  # "I'm" reads as "im"
     rest = text[match.start(2):]
     if re.fullmatch(r"[a-z]+ing", following) and following not in rules.send_gerunds:
         return f"capsverb {rest}"

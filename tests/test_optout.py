@@ -75,7 +75,9 @@ def test_shipped_rules_are_sound():
     ("ya no kiero mas textos", "immediate", "es"),
     ("ni un mensaje más por favor", "immediate", "es"),
     # The wider net asks; delight, stories and one kind do not.
+    ("STOP I'm serious", "immediate", "en"),  # a capital STOP, then "I'm" with an apostrophe
     ("honestly the reminders should stop", "confirm", "en"),
+
     ("estos mensajes no me sirven", "confirm", "es"),
     ("Stop!! this is exactly what I needed today", "none", "en"),
     ("ya para, me vas a hacer llorar", "none", "es"),
