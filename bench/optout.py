@@ -11,6 +11,8 @@ Three lists, each a CSV with columns label (request | not_request), lang, kind, 
   treated like frozen (never read, rows never printed).
 - frozen3: tests/data/optout_eval_v3.csv (265 rows), written by a fourth blind writer after
   round 2 (2026-12-01), frozen before any round-3 rule was written; treated like frozen.
+- frozen4: tests/data/optout_eval_v4.csv (265 rows), written by a fifth blind writer after
+  round 3 (2026-12-01) and frozen before any round-4 rule was committed.
 
 Each text is classified by `flows.optout.classify` (immediate opt-out, ask to confirm,
 offer a setting, or not a request), or, with `--detector is_opt_out`, by the yes/no
@@ -37,10 +39,11 @@ LISTS = {
     "frozen": DATA / "optout_eval.csv",
     "frozen2": DATA / "optout_eval_v2.csv",
     "frozen3": DATA / "optout_eval_v3.csv",
+    "frozen4": DATA / "optout_eval_v4.csv",
 }
 """List name -> labelled CSV."""
 
-FROZEN = frozenset({"frozen", "frozen2", "frozen3"})
+FROZEN = frozenset({"frozen", "frozen2", "frozen3", "frozen4"})
 """Evaluation lists: scored, never shown row by row."""
 
 TARGETS = {"recall_caught": 0.95, "recall_immediate": 0.85, "false_optout": 0.02,
@@ -132,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench optout", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lists", default="train,dev,frozen,frozen2",
-                        help="comma-separated: train, dev, frozen, frozen2, frozen3 (default: all but frozen3, measured once per round)")
+                        help="comma-separated: train, dev, frozen, frozen2, frozen3 (default: all but frozen3 and frozen4, measured once per round)")
     parser.add_argument("--detector", choices=("classify", "is_opt_out"), default="classify")
     parser.add_argument("--kinds", action="store_true", help="per-kind tables")
     parser.add_argument("--misses", action="store_true",
