@@ -91,6 +91,29 @@ def test_outcomes_and_languages(text, outcome, lang):
         assert verdict.lang == lang
 
 
+@pytest.mark.parametrize("text, outcome", [
+    # Round 4: formal and polite wording, the texting part of the program, relatives, Spanish.
+    ("As of today I am no longer authorizing the clinic to contact me by text.", "immediate"),
+    ("please take me out of your database", "immediate"),
+    ("erase my info and my number", "immediate"),
+    ("how about you cancel all these reminders for me", "immediate"),
+    ("I'll bow out of the text part of this for now", "immediate"),
+    ("I'm writing for my father, who no longer wishes to receive these texts", "immediate"),
+    ("Please refrain from texting me.", "immediate"),
+    ("Please cease and desist.", "immediate"),
+    ("olvidense de mi por favor", "immediate"),
+    ("se equivocó de número", "immediate"),
+    ("quisiera que dejaran de enviarme mensajes", "immediate"),
+    # ... and what stays a setting or nothing.
+    ("cancel the reminders for tomorrow, I'm away", "setting"),
+    ("cancela el recordatorio de mañana que tengo cita", "setting"),
+    ("I would prefer not to get these at 6am", "none"),
+    ("ok stop, that quote hit way too hard", "none"),
+])
+def test_round_four_phrasings(text, outcome):
+    assert optout.classify(text).outcome == outcome, optout.explain(text)
+
+
 def test_spanish_opt_in_words():
     for text in ("ALTA", "alta por favor", "Volver", "sí", "darme de alta"):
         assert keywords.keyword(text) in (keywords.OPT_IN, keywords.YES), text
