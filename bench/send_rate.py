@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import bench
@@ -199,7 +199,7 @@ def midday_zone(now) -> str:
     the participant's zone: a fixed zone such as New York would hold every nudge until
     morning (and let it expire) whenever the bench runs in the American evening.
     """
-    offset = (12 - now.astimezone(timezone.utc).hour + 12) % 24 - 12  # -12 .. +11 hours
+    offset = (12 - now.astimezone(UTC).hour + 12) % 24 - 12  # -12 .. +11 hours
     # IANA's Etc zones have the sign inverted: Etc/GMT-5 is five hours ahead of UTC.
     return "Etc/GMT" + ("" if offset == 0 else f"{-offset:+d}")
 
