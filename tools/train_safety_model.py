@@ -44,7 +44,9 @@ WRITERS = {
     "round-5 writer a (dev/safety_round5a)": ["dev/safety_round5a.csv"],
     "round-5 writer b (dev/safety_round5b)": ["dev/safety_round5b.csv"],
     "round-5 writer c (dev/safety_round5c)": ["dev/safety_round5c.csv"],
-    "opt-out writers (ordinary texts)": ["optout_train.csv", "dev/optout_dev.csv"],
+    "opt-out writers (ordinary texts)": ["optout_train.csv", "dev/optout_dev.csv",
+                                         "dev/optout_round3.csv"],
+    "lead (ordinary integration journal)": ["dev/ordinary_integration.csv"],
 }
 """Training files grouped by who wrote them. safety_eval_v5.csv is never read here.
 
@@ -57,8 +59,10 @@ MIN_WORDS = 6
 """The stage only judges texts of at least this many words. Short everyday replies ("soon I
 think", "to be kind to myself") carry too little for the model and drew most of its false
 questions; in cross-validation the gate lost no crisis or urgent text the stage found."""
-BUDGET = 0.025
-"""Extra checks on ordinary texts allowed at the chosen threshold (the issue allows 0.03)."""
+BUDGET = 0.03
+"""Extra checks on ordinary texts allowed at the chosen threshold (the issue allows 0.03). Raised
+from 0.025 in round 5, when everyday integration-journal texts joined the ordinary texts and
+would otherwise have pushed the threshold from 0.895 to 0.915 (4 points of crisis reached)."""
 C = 4.0
 C_GRID = (1.0, 4.0, 16.0)
 CLASS_WEIGHT = {0: 1.0, 1: 2.0}
