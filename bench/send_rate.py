@@ -204,8 +204,10 @@ def midday_zone(now) -> str:
     return "Etc/GMT" + ("" if offset == 0 else f"{-offset:+d}")
 
 
-def add_due_nudges(services, count: int) -> list[int]:
-    """Active participants with one due nudge each; returns the scheduled row ids."""
+def add_due_nudges(services, count: int, zone: str | None = None) -> list[int]:
+    """Active participants with one due nudge each; returns the scheduled row ids.
+
+    They live in `zone`, by default one where it is midday now (see midday_zone)."""
     from bot import participants as people
     from bot.phones import parse_address
     from bot.storage.models import ScheduledMessage
@@ -215,7 +217,7 @@ def add_due_nudges(services, count: int) -> list[int]:
     with services.db.session() as db:
         for n in range(count):
             p = people.create(db, parse_address(_number(n, 2)), services.phone_hash_key, now,
-                              timezone=midday_zone(now))
+                              timezone=zone or midday_zone(now))
             p.status = "active"
             rows.append(ScheduledMessage(
                 participant_id=p.id, plan="post_session", kind="exercise", scope=f"bench{n}",

@@ -88,8 +88,8 @@ def work_in_process(services) -> None:
 
 
 def add_participants(services, count: int) -> list[int]:
-    """Active participants (+15552000000, ...) with one due nudge each; the row ids."""
-    return send_rate.add_due_nudges(services, count)
+    """Active participants (+15552000000, ...) in New York with one due nudge each; the row ids."""
+    return send_rate.add_due_nudges(services, count, zone="America/New_York")
 
 
 def statuses(services) -> dict[int, str]:
