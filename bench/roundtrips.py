@@ -94,7 +94,9 @@ def counting_database(engine) -> Iterator[DatabaseTrips]:
         trips.trace.append("ROLLBACK")
 
     def on_checkout(dbapi_conn, record, proxy):
-        if pre_ping:
+        # pool_pre_ping pings at every checkout; bot.storage pings only idle connections
+        # (its hook runs first and marks the checkouts it pinged).
+        if pre_ping or record.info.get("pinged"):
             trips.pings += 1
             trips.trace.append("ping")
 
