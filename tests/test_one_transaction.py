@@ -107,6 +107,7 @@ def test_a_pooled_connection_that_died_while_idle_costs_no_answer(
     enroll(client, services, phone)
     monkeypatch.setattr(storage, "IDLE_PING_SECONDS", 0.0)  # every pooled connection is idle
     engine = services.db.engine
+    engine.dispose()  # an empty pool: the victim is the first connection handed out next
     victim = engine.raw_connection()
     if engine.dialect.name == "postgresql":
         other = engine.raw_connection()
@@ -128,3 +129,4 @@ def test_a_pooled_connection_that_died_while_idle_costs_no_answer(
     assert "trying once more" not in caplog.text  # the pool replaced it before the turn
     assert count(db, Message, direction="in", status="processed") == count(
         db, Message, direction="in")
+    engine.dispose()  # nothing dead is left in the shared pool for the next test
