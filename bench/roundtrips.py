@@ -24,8 +24,10 @@ def describe(statement: str) -> str:
     """A short label for a SQL statement: verb, first table, FOR UPDATE / RETURNING."""
     words = statement.split(None, 1)
     verb = words[0].upper() if words else "?"
-    match = _TABLE.search(statement)
-    label = f"{verb} {match.group(1)}" if match else verb
+    # The statement's own table, not one of its subqueries': the least nested match.
+    matches = [(statement.count("(", 0, m.start()) - statement.count(")", 0, m.start()),
+                n, m.group(1)) for n, m in enumerate(_TABLE.finditer(statement))]
+    label = f"{verb} {min(matches)[2]}" if matches else verb
     upper = statement.upper()
     if "FOR UPDATE" in upper:
         label += " FOR UPDATE"

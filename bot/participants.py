@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from functools import cache
 from datetime import datetime, time, timedelta
+from functools import cache
 
 from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.orm import Session as DbSession

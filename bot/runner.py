@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -226,14 +227,19 @@ def _turn_facts(services, db, inbound: Inbound, now: datetime) -> people.TurnFac
 def _insert_inbound(db, participant_id: int, inbound: Inbound, now: datetime,
                     status: str) -> int | None:
     """INSERT ... ON CONFLICT (twilio_sid) DO NOTHING RETURNING id: None for a replay."""
+    return db.scalar(_inbound_insert(db.get_bind().dialect.name), {
+        "participant_id": participant_id, "direction": "in", "twilio_sid": inbound.sid,
+        "channel": inbound.address.channel, "status": status, "body": inbound.body,
+        "num_media": inbound.num_media, "segments": sms_text.segments(inbound.body),
+        "attempts": 0, "created_at": now, "updated_at": now})
+
+
+@cache
+def _inbound_insert(dialect: str):
+    """_insert_inbound's statement, built once (values come as parameters)."""
     table = Message.__table__
-    statement = insert_for(db, table).values(
-        participant_id=participant_id, direction="in", twilio_sid=inbound.sid,
-        channel=inbound.address.channel, status=status, body=inbound.body,
-        num_media=inbound.num_media, segments=sms_text.segments(inbound.body), attempts=0,
-        created_at=now, updated_at=now,
-    ).on_conflict_do_nothing(index_elements=["twilio_sid"]).returning(table.c.id)
-    return db.scalar(statement)
+    return (insert_for(dialect, table).on_conflict_do_nothing(index_elements=["twilio_sid"])
+            .returning(table.c.id))
 
 
 def run_turn(services, step: Callable, *, message_id: int | None = None,

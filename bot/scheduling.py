@@ -13,11 +13,20 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import and_, case, func, literal_column, or_, select, union_all, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from bot import alerts, queue, reconcile, safety_checks, spool
 from bot import participants as people
-from bot.participants import cancel_pending
 from bot.storage import insert_for
 from bot.storage.models import Message, Participant, ScheduledMessage, Session
 from flows import schedule
@@ -58,6 +67,9 @@ MAX_OUTBOUND_ATTEMPTS = 6
 
 CAP_LOOKBACK = timedelta(hours=24)
 
+LIVE = ("pending", "sending", "sent", "delivered")
+"""Statuses of a message that went out or still will: they count towards the cap."""
+
 
 def participant_view(participant: Participant, session: Session | None) -> schedule.ParticipantView:
     """What the pure scheduler needs to know about a participant."""
@@ -97,7 +109,7 @@ def place_plan(services, db, p: Participant, now: datetime, plan_name: str,
         log.warning("no plan named %s; nothing scheduled", plan_name)
         return []
     # A new DONE replaces the previous session's plan instead of stacking a second one.
-    cancel_pending(db, p.id, now, plan=plan_name)
+    db.execute(_CANCEL_PLAN, {"participant": p.id, "plan_name": plan_name, "now": now})
     session = _anchor_session(db, p, plan.anchor, now, sessions)
     scopes = {_scope(plan_name, session, anchor_at, n.scope): n for n in plan.nudges}
     since = min(anchor_at, now) - CAP_LOOKBACK
@@ -129,19 +141,32 @@ def place_plan(services, db, p: Participant, now: datetime, plan_name: str,
     return ids
 
 
-LIVE = ("pending", "sending", "sent", "delivered")
-"""Statuses of a message that went out or still will: they count towards the cap."""
+_CANCEL_PLAN = (
+    update(ScheduledMessage.__table__)
+    .where(ScheduledMessage.participant_id == bindparam("participant"),
+           ScheduledMessage.status == "pending", ScheduledMessage.plan == bindparam("plan_name"))
+    .values(status="cancelled",
+            updated_at=bindparam("now", type_=ScheduledMessage.updated_at.type)))
+"""Cancel a participant's pending rows of one plan. Built once, on the table: a plan's
+rows are written with Core statements only, so no ORM object of them needs syncing."""
+
+_ROWS_THAT_MATTER = select(
+    ScheduledMessage.kind, ScheduledMessage.scope, ScheduledMessage.status,
+    ScheduledMessage.due_at,
+).where(ScheduledMessage.participant_id == bindparam("participant"),
+        or_(ScheduledMessage.scope.in_(bindparam("scopes", expanding=True)),
+            and_(ScheduledMessage.status.in_(LIVE),
+                 ScheduledMessage.due_at >= bindparam(
+                     "since", type_=ScheduledMessage.due_at.type))))
+"""_rows_that_matter's statement, built once."""
 
 
 def _rows_that_matter(db, participant_id: int, scopes: list[str], since: datetime):
     """One read for placing a plan: the participant's rows in the plan's scopes (to skip
     what was already sent) and their live rows due since `since` (for the rolling cap)."""
-    table = ScheduledMessage
     with db.no_autoflush:  # nothing pending in the session changes these rows
-        return db.execute(select(table.kind, table.scope, table.status, table.due_at).where(
-            table.participant_id == participant_id,
-            or_(table.scope.in_(scopes),
-                and_(table.status.in_(LIVE), table.due_at >= since)))).all()
+        return db.execute(_ROWS_THAT_MATTER, {
+            "participant": participant_id, "scopes": scopes, "since": since}).all()
 
 
 def _upsert(db, rows: list[dict]) -> list[int]:
