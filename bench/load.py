@@ -54,11 +54,6 @@ PARTICIPANTS = 300
 """Enrolled participants: at saturation each texts well under the flood guard's 30/min."""
 
 
-def bare_app():
-    """The baseline app for gunicorn (`bench.load:bare_app()`)."""
-    return webhook_turn.baseline_app()
-
-
 def free_port() -> int:
     """A TCP port nobody listens on now."""
     with socket.socket() as s:
@@ -69,14 +64,15 @@ def free_port() -> int:
 class Server:
     """A gunicorn process group serving one app on a free port (stopped on exit)."""
 
-    def __init__(self, app: str, env: dict[str, str], log_path: Path):
+    def __init__(self, app: str, env: dict[str, str], log_path: Path, root: Path = ROOT):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/twilio/sms"
-        args = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+        args = [sys.executable, "-m", "gunicorn", "-c", str(root / "gunicorn.conf.py"),
                 "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "/dev/null", app]
         self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(args, env={**env, "PYTHONPATH": str(root)}, cwd=root,
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
 
     def __enter__(self) -> Server:
         deadline = time.monotonic() + 60
@@ -164,14 +160,16 @@ def steady(server: Server, texts: Texts, rate: float, seconds: float) -> dict:
     client = Client(server.port)
     latencies: list[float] = []
     errors = []
+    replied = []
     lock = threading.Lock()
 
     def send(due: float, body: bytes, headers: dict) -> None:
         try:
-            client.post(body, headers)
+            data = client.post(body, headers)
             elapsed = time.perf_counter() - due
             with lock:
                 latencies.append(elapsed)
+                replied.append(b"<Message>" in data)
         except Exception as error:  # counted, reported; the run goes on
             with lock:
                 errors.append(repr(error))
@@ -185,7 +183,7 @@ def steady(server: Server, texts: Texts, rate: float, seconds: float) -> dict:
                 time.sleep(delay)
             pool.submit(send, due, body, headers)
     return {"sent": count, "answered": len(latencies), "errors": len(errors),
-            "p50_ms": bench.percentile(latencies, 0.50) * 1000,
+            "with_reply": sum(replied), "p50_ms": bench.percentile(latencies, 0.50) * 1000,
             "p99_ms": bench.percentile(latencies, 0.99) * 1000}
 
 
@@ -194,6 +192,7 @@ def saturate(server: Server, texts: Texts, clients: int, seconds: float) -> dict
     client = Client(server.port)
     done = [0] * clients
     errors = [0] * clients
+    replied = [0] * clients
     latencies: list[list[float]] = [[] for _ in range(clients)]
     mine = [texts.numbers[k::clients] for k in range(clients)]
     stop_at = time.perf_counter() + seconds
@@ -206,12 +205,13 @@ def saturate(server: Server, texts: Texts, clients: int, seconds: float) -> dict
             body, headers = signed_body(server.url, number, texts.next_for(number))
             started = time.perf_counter()
             try:
-                client.post(body, headers)
+                data = client.post(body, headers)
             except Exception:
                 errors[k] += 1
                 continue
             latencies[k].append(time.perf_counter() - started)
             done[k] += 1
+            replied[k] += b"<Message>" in data
 
     threads = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
     started = time.perf_counter()
@@ -221,7 +221,8 @@ def saturate(server: Server, texts: Texts, clients: int, seconds: float) -> dict
         t.join()
     elapsed = time.perf_counter() - started
     flat = [x for per in latencies for x in per]
-    return {"answered": sum(done), "errors": sum(errors), "seconds": round(elapsed, 2),
+    return {"answered": sum(done), "errors": sum(errors), "with_reply": sum(replied),
+            "seconds": round(elapsed, 2),
             "per_second": sum(done) / elapsed,
             "p50_ms": bench.percentile(flat, 0.50) * 1000,
             "p99_ms": bench.percentile(flat, 0.99) * 1000}
@@ -241,19 +242,25 @@ def enroll_all(settings, db, numbers: list[str]) -> None:
         webhook_turn.enroll(client, number)
 
 
-def measure(server: Server, texts: Texts, rate: float, seconds: float, clients: int) -> dict:
+def measure(server: Server, texts: Texts, rate: float, seconds: float, clients: int,
+            warm_up: float) -> dict:
     """Warm up, then the steady phase, then saturation."""
-    steady(server, texts, rate, WARM_UP_SECONDS)
+    steady(server, texts, rate, warm_up)
     return {"steady": steady(server, texts, rate, seconds),
-            "saturation": saturate(server, texts, clients, seconds)}
+            "saturation": saturate(server, texts, clients, seconds), "pid": server.proc.pid}
 
 
 def run(*, rate: float = RATE, seconds: float = SECONDS, clients: int = CLIENTS,
-        participants: int = PARTICIPANTS, database_url: str | None = None) -> dict:
-    """Both servers, one after the other; every measured number."""
+        participants: int = PARTICIPANTS, database_url: str | None = None,
+        fresh_schema: bool = True, warm_up: float = WARM_UP_SECONDS,
+        app_root: Path = ROOT) -> dict:
+    """Both servers, one after the other; every measured number. app_root: the checkout
+    both servers run from (another one, e.g. main's, for a before/after)."""
+    from bot.storage import Database
+
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         url = database_url or bench.database_url(tmp)
-        db = bench.fresh_database(url)
+        db = bench.fresh_database(url) if fresh_schema else Database(url)
         # The console backend: the web process never calls Twilio (replies go in TwiML).
         settings = bench.bench_settings(tmp, url, sms_backend="console")
         numbers = [f"+1555500{n:04d}" for n in range(participants)]
@@ -261,19 +268,20 @@ def run(*, rate: float = RATE, seconds: float = SECONDS, clients: int = CLIENTS,
             enroll_all(settings, db, numbers)
         finally:
             db.dispose()
-        env = {**os.environ, **settings.to_env(), "LOG_LEVEL": "WARNING",
-               "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, **settings.to_env(), "LOG_LEVEL": "WARNING"}
         env.pop("REDIS_URL", None)  # like the webhook bench: no queue; replies in TwiML
-        with Server("bench.load:bare_app()", env, Path(tmp) / "bare.log") as bare:
-            base = measure(bare, Texts(numbers), rate, seconds, clients)
-        with Server("bot:create_app()", env, Path(tmp) / "bot.log") as bot:
-            full = measure(bot, Texts(numbers), rate, seconds, clients)
+        with Server("bench.webhook_turn:baseline_app()", env, Path(tmp) / "bare.log",
+                    app_root) as bare:
+            base = measure(bare, Texts(numbers), rate, seconds, clients, warm_up)
+        with Server("bot:create_app()", env, Path(tmp) / "bot.log", app_root) as bot:
+            full = measure(bot, Texts(numbers), rate, seconds, clients, warm_up)
     workers = os.environ.get("WEB_CONCURRENCY", "2")
     threads = os.environ.get("WEB_THREADS", "8")
     return {
         "benchmark": "load", "database": bench.database_kind(url), "rate": rate,
         "seconds": seconds, "clients": clients, "participants": participants,
-        "gunicorn": f"{workers} workers x {threads} threads", "baseline": base, "bot": full,
+        "gunicorn": f"{workers} workers x {threads} threads", "app_root": str(app_root),
+        "baseline": base, "bot": full,
         "p99_ratio": round(bench.ratio(full["steady"]["p99_ms"], base["steady"]["p99_ms"]), 2),
         "p50_ratio": round(bench.ratio(full["steady"]["p50_ms"], base["steady"]["p50_ms"]), 2),
         "throughput_ratio": round(bench.ratio(full["saturation"]["per_second"],
@@ -283,7 +291,8 @@ def run(*, rate: float = RATE, seconds: float = SECONDS, clients: int = CLIENTS,
 
 def report(r: dict) -> None:
     """The human-readable table."""
-    print(f"load: gunicorn {r['gunicorn']}, {r['database']}, {r['participants']} participants")
+    print(f"load: gunicorn {r['gunicorn']}, {r['database']}, {r['participants']} participants, "
+          f"app from {r['app_root']}")
     b, f = r["baseline"], r["bot"]
     rows = [
         (f"{r['rate']:.0f}/s p50 (ms)", f"{b['steady']['p50_ms']:.2f}",
@@ -296,6 +305,9 @@ def report(r: dict) -> None:
         ("saturation p50 / p99 (ms)",
          f"{b['saturation']['p50_ms']:.1f} / {b['saturation']['p99_ms']:.1f}",
          f"{f['saturation']['p50_ms']:.1f} / {f['saturation']['p99_ms']:.1f}", "-"),
+        ("answers with a reply (steady + saturation)",
+         str(b["steady"]["with_reply"] + b["saturation"]["with_reply"]),
+         str(f["steady"]["with_reply"] + f["saturation"]["with_reply"]), "-"),
         ("errors (steady + saturation)",
          str(b["steady"]["errors"] + b["saturation"]["errors"]),
          str(f["steady"]["errors"] + f["saturation"]["errors"]), "-"),
@@ -312,10 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=SECONDS)
     parser.add_argument("--clients", type=int, default=CLIENTS)
     parser.add_argument("--participants", type=int, default=PARTICIPANTS)
+    parser.add_argument("--app-root", type=Path, default=ROOT,
+                        help="run both servers from this checkout (a before/after)")
     parser.add_argument("--json", action="store_true", help="print one JSON line only")
     args = parser.parse_args(argv)
     result = run(rate=args.rate, seconds=args.seconds, clients=args.clients,
-                 participants=args.participants)
+                 participants=args.participants, app_root=args.app_root.resolve())
     errors = sum(result[side][phase]["errors"] for side in ("baseline", "bot")
                  for phase in ("steady", "saturation"))
     result["ok"] = errors == 0
