@@ -9,6 +9,8 @@ Three lists, each a CSV with columns label (request | not_request), lang, kind, 
 - frozen2: tests/data/optout_eval_v2.csv (250 rows), written by a third blind writer after
   the first rules were final, to measure later rule changes on texts nobody tuned to;
   treated like frozen (never read, rows never printed).
+- frozen3: tests/data/optout_eval_v3.csv (265 rows), written by a fourth blind writer after
+  round 2 (2026-12-01), frozen before any round-3 rule was written; treated like frozen.
 
 Each text is classified by `flows.optout.classify` (immediate opt-out, ask to confirm,
 offer a setting, or not a request), or, with `--detector is_opt_out`, by the yes/no
@@ -31,12 +33,14 @@ DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 LISTS = {
     "train": DATA / "optout_train.csv",
     "dev": DATA / "dev" / "optout_dev.csv",
+    "round3": DATA / "dev" / "optout_round3.csv",
     "frozen": DATA / "optout_eval.csv",
     "frozen2": DATA / "optout_eval_v2.csv",
+    "frozen3": DATA / "optout_eval_v3.csv",
 }
 """List name -> labelled CSV."""
 
-FROZEN = frozenset({"frozen", "frozen2"})
+FROZEN = frozenset({"frozen", "frozen2", "frozen3"})
 """Evaluation lists: scored, never shown row by row."""
 
 TARGETS = {"recall_caught": 0.95, "recall_immediate": 0.85, "false_optout": 0.02,
@@ -128,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench optout", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lists", default="train,dev,frozen,frozen2",
-                        help="comma-separated: train, dev, frozen, frozen2 (default: all)")
+                        help="comma-separated: train, dev, frozen, frozen2, frozen3 (default: all but frozen3, measured once per round)")
     parser.add_argument("--detector", choices=("classify", "is_opt_out"), default="classify")
     parser.add_argument("--kinds", action="store_true", help="per-kind tables")
     parser.add_argument("--misses", action="store_true",

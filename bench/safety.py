@@ -36,15 +36,22 @@ SETS = {
     "round2g": DATA / "dev" / "safety_round2g.csv",
     "round2h": DATA / "dev" / "safety_round2h.csv",
     "round2i": DATA / "dev" / "safety_round2i.csv",
+    "round4a": DATA / "dev" / "safety_round4a.csv",
+    "round4b": DATA / "dev" / "safety_round4b.csv",
+    "round4c": DATA / "dev" / "safety_round4c.csv",
     "eval": DATA / "safety_eval.csv",
     "eval_v2": DATA / "safety_eval_v2.csv",
     "eval_v3": DATA / "safety_eval_v3.csv",
+    "eval_v4": DATA / "safety_eval_v4.csv",
+    "eval_v5": DATA / "safety_eval_v5.csv",
 }
 """Set name -> labelled file (level,category,text). `eval` was the round-1 evaluation set;
 it is training data since round 2, and `eval_v2` since round 3 (tests/data/README.md).
-`eval_v3` is the frozen set of round 3."""
-DEFAULT_SETS = ("corpus", "dev", "round2", "round2b", "round2c", "round2d", "round2e", "round2f", "round2g", "round2h", "round2i", "eval", "eval_v2", "eval_v3")
-FROZEN = ("eval_v3",)
+`eval_v3` was the frozen set of round 3 (training data since round 4), `eval_v4` of round 4
+(training data since round 5); `eval_v5` is the frozen set of round 5, measured only with
+`--sets eval_v5`."""
+DEFAULT_SETS = ("corpus", "dev", "round2", "round2b", "round2c", "round2d", "round2e", "round2f", "round2g", "round2h", "round2i", "round4a", "round4b", "round4c", "eval", "eval_v2", "eval_v3")
+FROZEN = ("eval_v5",)
 """Sets whose misses are never printed (and that alone are compared with the targets)."""
 
 TARGETS = {
@@ -197,7 +204,7 @@ def report(name: str, rows, assess, *, misses: bool, repeat: int, stage=None) ->
                       ("crisis", "urgent", "check", "none")), _pct(ratio(hit, n)),
                       str(raised[(level, category)])))
     print_table(table, ("expected/category", "n", "crisis", "urgent", "check", "none", "right",
-                        "learned: none->check"))
+                        "learned: changed"))
     texts = [text for _, _, text in rows]
     from bench import safety_legacy
     from flows.safety import learned_probability

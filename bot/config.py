@@ -237,7 +237,8 @@ class Settings:
     safety_learned_stage: bool = setting(
         "SAFETY_LEARNED_STAGE",
         "Whether the learned safety net (flows/definitions/safety_model.json) may raise a "
-        "text the safety rules leave at none to a safety check (never an alert)",
+        "text the safety rules leave at none to a safety check, and confirm a rules' "
+        "check as a crisis",
         True, shown_default="on", parse=_bool, dump=lambda on: "1" if on else "0")
     proxy_hops: int = setting(
         "PROXY_HOPS",

@@ -51,7 +51,8 @@ class Services:
         s = self.settings
         return {"program": s.program_name, "clinic_name": s.clinic_name,
                 "clinic_contact": s.clinic_contact,
-                "care_team": care_team_phrase(s.clinic_contact)}
+                "care_team": care_team_phrase(s.clinic_contact),
+                "care_team_es": care_team_phrase(s.clinic_contact, lang="es")}
 
     @property
     def sender(self):
@@ -87,12 +88,14 @@ class Services:
         return Queue(self.settings.queue_name, connection=self.redis)
 
 
-def care_team_phrase(contact: str) -> str:
-    """'your care team at 555-0100', or just 'your care team' when no real contact is set."""
+def care_team_phrase(contact: str, lang: str = "en") -> str:
+    """'your care team at 555-0100', or just 'your care team' when no real contact is set
+    (in Spanish with lang="es": 'tu equipo de atencion al 555-0100')."""
     contact = (contact or "").strip()
+    team, at = ("tu equipo de atencion", "al") if lang == "es" else ("your care team", "at")
     if not contact or contact.casefold() == DEFAULT_CLINIC_CONTACT.casefold():
-        return "your care team"
-    return f"your care team at {contact}"
+        return team
+    return f"{team} {at} {contact}"
 
 
 def make_sender(settings: Settings):

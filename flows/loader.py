@@ -26,6 +26,7 @@ SAMPLE_VARIABLES: dict[str, str] = {
     "clinic_name": "Harbor Light Wellness Clinic",  # 28 chars: a long clinic name
     "clinic_contact": "(555) 555-0100 or care@clinic.org",
     "care_team": "your care team at (555) 555-0100 or care@clinic.org",
+    "care_team_es": "tu equipo de atencion al (555) 555-0100 or care@clinic.org",
     "name": " Alexandria",
     "intention": "x" * 60,  # quoted user text is cut to 60 characters
     "timezone": "America/Argentina/Buenos_Aires",

@@ -178,6 +178,8 @@ class _Compiled:
 
 
 _COMPILED = tuple(_Compiled(rule, Phrases(*rule.patterns)) for rule in RULESET.rules)
+SPANISH = "es"
+_RULE_LANG = {rule.id: rule.lang for rule in RULESET.rules}
 
 
 def _index(compiled_rules: tuple[_Compiled, ...]):
@@ -543,6 +545,8 @@ def _decide(found: list[_Finding]) -> Assessment:
     phrases = tuple(dict.fromkeys(f.phrase for f in hits))
     rules = tuple(dict.fromkeys(f.rule for f in hits))
     key = _CATEGORIES[category].reply_key if category in _CATEGORIES else None
+    if key and all(_RULE_LANG.get(r) == SPANISH for r in rules):
+        key += "." + SPANISH  # written in Spanish: answered in Spanish
     return Assessment(level, category, phrases, key, rules)
 
 
@@ -575,6 +579,10 @@ def assess_rules(text: str) -> Assessment:
 
 LEARNED_CATEGORY = "possible_risk"
 LEARNED_RULE = "learned_stage"
+LEARNED_CONFIRM_RULE = "learned_confirm"
+"""Named in an assessment's rules when a head confirmed a rules' check as crisis/urgent."""
+LEARNED_CRISIS = "learned_crisis"
+LEARNED_URGENT = "learned_urgent"
 LEARNED_ENABLED = True
 """Whether `assess` consults the learned stage by default (the host may turn it off:
 SAFETY_LEARNED_STAGE, README configuration)."""
@@ -592,10 +600,40 @@ def learned_threshold() -> float:
     return _MODEL.threshold
 
 
+CONFIRMABLE_RULES = frozenset({"check_net"})
+"""The checks a head may confirm: the check net's, where several kinds of risk content
+(a means, a time, a farewell...) add up but no rule holds. The other checks are the
+issue's "ask" cases and stay questions: a hedged passive wish ("sometimes I wonder if..."),
+a question about dying or lethal amounts, a bare risk word, someone else's unclear
+situation."""
+
+
+def confirmable(verdict: Assessment) -> bool:
+    """True for a rules' check a head may confirm as an alert (see CONFIRMABLE_RULES)."""
+    return (verdict.level == CHECK and bool(verdict.rules)
+            and CONFIRMABLE_RULES.issuperset(verdict.rules))
+
+
 def raise_with_model(text: str, verdict: Assessment) -> Assessment:
-    """The rules' verdict, raised to `check` when the rules say none and the model is sure
-    enough. Never an alert, never lower: only a `none` (or gentle mention) can change."""
-    if verdict.level != NONE or not text or not _MODEL.raises(normalise(text)):
+    """The rules' verdict, raised by the learned stage where it is sure enough.
+
+    A `none` (or gentle mention) becomes `check` when the risk model scores it at or above
+    its threshold. A rules' `check` (risk words, no full rule) becomes `crisis` or `urgent`
+    when that level's head confirms it. Never lower, and never an alert on a text where
+    no rule saw risk: a check the stage itself raised is not promoted.
+    """
+    if not text:
+        return verdict
+    if verdict.level == CHECK:
+        if not confirmable(verdict):
+            return verdict
+        level = _MODEL.confirms(normalise(text))
+        if level is None:
+            return verdict
+        category = LEARNED_CRISIS if level == CRISIS else LEARNED_URGENT
+        return Assessment(level, category, verdict.matched, _CATEGORIES[category].reply_key,
+                          verdict.rules + (LEARNED_CONFIRM_RULE,))
+    if verdict.level != NONE or not _MODEL.raises(normalise(text)):
         return verdict
     return Assessment(CHECK, LEARNED_CATEGORY, (), None, (LEARNED_RULE,))
 
@@ -603,7 +641,8 @@ def raise_with_model(text: str, verdict: Assessment) -> Assessment:
 def assess(text: str, *, learned: bool | None = None) -> Assessment:
     """Assess one inbound text: crisis, urgent, check, or none (maybe a gentle mention).
 
-    The rules decide; the learned stage (when enabled) may only raise a `none` to `check`.
+    The rules decide; the learned stage (when enabled) may raise a `none` to `check` and
+    confirm a rules' `check` as `crisis` or `urgent` (see `raise_with_model`).
     """
     verdict = assess_rules(text)
     if learned is None:
@@ -694,6 +733,13 @@ def check_model(tolerance: float = 1e-4) -> list[str]:
                             f"gave {expected:.6f}")
     if not MODEL.meta.get("reference"):
         problems.append("learned stage: the weights file holds no reference scores")
+    samples = [text for text, _ in MODEL.meta.get("reference", ())]
+    for level, expected_scores in MODEL.meta.get("head_reference", {}).items():
+        for text, expected in zip(samples, expected_scores, strict=False):
+            got = MODEL.head_probability(level, normalise(text))
+            if abs(got - expected) > tolerance:
+                problems.append(f"learned stage, {level} head: score {got:.6f} for {text!r}, "
+                                f"trained model gave {expected:.6f}")
     return problems
 
 

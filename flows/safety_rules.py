@@ -59,6 +59,12 @@ class Rule:
     other_category: str | None
     examples: tuple[str, ...]
     counter_examples: tuple[str, ...]
+    lang: str = "en"
+
+
+LANGS = ("en", "es")
+"""Languages a rule may be written in; a verdict reached only by Spanish rules is answered
+with the Spanish template (`<reply_key>.es`)."""
 
 
 @dataclass(frozen=True)
@@ -251,13 +257,16 @@ def parse(data: dict[str, Any]) -> tuple[RuleSet | None, list[str]]:
             counter = []
         unknown = set(raw) - {"id", "level", "category", "description", "patterns",
                               "skip_if", "mention_if", "requires", "check_if",
-                              "other_category", "examples", "counter_examples"}
+                              "other_category", "examples", "counter_examples", "lang"}
         if unknown:
             problems.append(f"{where}: unknown fields {sorted(unknown)}")
+        lang = raw.get("lang", "en")
+        if lang not in LANGS:
+            problems.append(f"{where}: lang must be one of {LANGS}")
         rules.append(Rule(rid, level, category, str(raw.get("description", "")).strip(),
                           tuple(expanded), fields["skip_if"], fields["mention_if"],
                           fields["requires"], fields["check_if"], other, tuple(examples),
-                          tuple(counter)))
+                          tuple(counter), lang))
     for cue in ("negation", "not_negating", "substance_negation", "distant_past", "recent",
                 "persists", "treatment", "idiom", "relations", "bp_context", "hedged",
                 "question", "experience", "topic_talk", "quoted", "joking", "resolved", "let_go"):

@@ -110,10 +110,10 @@ def _learned_section(model: dict | None) -> list[str]:
     lines = ["", "## The learned safety net (check, possible_risk)", "",
              "A small statistical text classifier (logistic regression over word pairs and "
              "letter sequences of the text, after the same clean-up the rules use), trained "
-             "on labelled texts. It runs only when no rule gives a level, and can only make "
-             "the bot ask the safety question: it never alerts the care team by itself and "
-             "never lowers a rule's verdict. It cannot explain itself the way a rule can, "
-             "which is why it may only ask.", "",
+             "on labelled texts. When no rule gives a level it can only make the bot ask "
+             "the safety question: it never alerts the care team by itself and never lowers "
+             "a rule's verdict. It cannot explain itself the way a rule can, which is why, "
+             "alone, it may only ask.", "",
              f"It asks when a text has at least {model.get('min_words', 1)} words and its "
              f"estimated chance that the text is a crisis or an urgent side "
              f"effect is at least {model['threshold']:.3f}. That threshold was chosen so "
@@ -132,6 +132,20 @@ def _learned_section(model: dict | None) -> list[str]:
         lines.append(f"| {writer} | {r['crisis_reached']:.3f} -> {w['crisis_reached']:.3f} "
                      f"| {r['urgent_reached']:.3f} -> {w['urgent_reached']:.3f} "
                      f"| {r['ordinary_checks']:.3f} -> {w['ordinary_checks']:.3f} |")
+    heads = model.get("heads") or {}
+    if heads:
+        lines += ["", "### Confirming a rules' question (learned_crisis, learned_urgent)", "",
+                  "When the rules found risk words but no full rule (a check), two more "
+                  "classifiers of the same kind, one for crisis and one for urgent side "
+                  "effects, may confirm it: the text is then treated as a crisis or an "
+                  "urgent side effect (the crisis or urgent reply, and the care team is told). "
+                  "They never act on a text where no rule saw risk.", ""]
+        budget = model.get("alert_budget", 0)
+        for level, head in heads.items():
+            lines.append(f"- {level}: confirms at an estimated chance of at least "
+                         f"{head['threshold']:.3f}, chosen so that, holding out one writer at "
+                         f"a time, it adds at most {budget * 100:.1f} points of alerts on "
+                         "ordinary texts (averaged over writers).")
     raised, total = model.get("experience_raised_cv", (0, 0))
     lines += ["", f"Descriptions of the session's experience raised to a question in "
               f"cross-validation: {raised} of {total}.", "",

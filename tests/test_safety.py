@@ -25,7 +25,9 @@ KEYS = ("safety.crisis", "safety.emergency", "safety.other_person", "safety.othe
         "safety.gentle", "safety.crisis.told", "safety.emergency.told", "safety.urgent.told",
         "safety.check", "safety.check_no", "safety.check_unclear", "safety.check_unclear.told",
         "safety.check_repeat", "safety.check_repeat.told", "safety.suspended",
-        "safety.plan_hint", "safety.plan_none")
+        "safety.plan_hint", "safety.plan_none",
+        *(f"safety.{kind}.es{told}" for kind in ("crisis", "emergency", "other_person", "urgent")
+          for told in ("", ".told")))
 
 
 def load(name: str) -> list[dict[str, str]]:
@@ -330,9 +332,11 @@ def test_templates_exist_and_fit_in_two_gsm7_segments():
     messages = templates()
     assert set(messages) == set(KEYS)
     for key, text in messages.items():
-        assert set(re.findall(r"{(\w*)}", text)) <= {"clinic_contact", "care_team"}, key
+        assert set(re.findall(r"{(\w*)}", text)) <= {"clinic_contact", "care_team",
+                                                     "care_team_es"}, key
         rendered = text.format(clinic_contact=SAMPLE_CONTACT,
-                               care_team=f"your care team at {SAMPLE_CONTACT}")
+                               care_team=f"your care team at {SAMPLE_CONTACT}",
+                               care_team_es=f"tu equipo de atencion al {SAMPLE_CONTACT}")
         assert problems(rendered) == [], key
         assert "ketamine" not in rendered.casefold(), key
 
@@ -341,9 +345,13 @@ def test_crisis_template_gives_every_way_to_get_help():
     messages = templates()
     for must in ("988", "741741", "HOME", "911"):
         assert must in messages["safety.crisis"] and must in messages["safety.crisis.told"]
+    # In Spanish: 988's Spanish line (press 2, or text AYUDA) and 911.
+    for must in ("988", "oprime 2", "AYUDA", "911"):
+        assert must in messages["safety.crisis.es"] and must in messages["safety.crisis.es.told"]
     # "has been told" only in the variant the host sends after a page was accepted.
     for key, text in messages.items():
-        assert ("has been told" in text) == key.endswith(".told"), key
+        told = "ya fue avisado" if ".es" in key else "has been told"
+        assert (told in text) == key.endswith(".told"), key
 
 
 def test_emergency_template_puts_911_first():

@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.storage.models import Alert
 from flows import safety, safety_model
 from flows.engine import Engine
-from flows.safety import CHECK, NONE, assess, assess_rules, reply_key
+from flows.safety import CHECK, CRISIS, NONE, URGENT, assess, assess_rules, reply_key
 from tests.conftest import Phone
 from tests.test_conversation import enroll
 from tests.test_safety_net import pages
@@ -23,6 +23,8 @@ from tests.test_safety_net import pages
 DATA = Path(__file__).resolve().parent / "data"
 RAISED = "my bladder burns and theres blood"
 """A text no rule catches that the learned stage asks about."""
+CONFIRMED = "i have been looking at the rope in the garage a lot"
+"""A text the rules only ask about (a check) that the crisis head confirms."""
 
 
 def _rows(name: str) -> list[tuple[str, str, str]]:
@@ -74,18 +76,54 @@ def test_a_text_no_rule_catches_gets_the_safety_question_from_the_stage():
     assert assess(RAISED, learned=False).level == NONE
 
 
-def test_the_stage_only_ever_raises_none_to_check():
-    # Every labelled text of two writers (one the rules were not written from): a rule's
-    # verdict is kept as is; a none becomes at most a check; the stage never alerts.
-    raised = 0
+def test_the_stage_never_lowers_and_alerts_only_on_a_rules_check():
+    # Every labelled text of two writers: a rule's crisis or urgent is kept as is; a none
+    # becomes at most a check; only a check the rules gave (risk words) may become an alert,
+    # and then only by a head's confirmation, named in the verdict's rules.
+    raised = confirmed = 0
     for _, _, text in _rows("safety_eval_v2.csv") + _rows("dev/safety_round2.csv"):
         rules, full = assess_rules(text), assess(text, learned=True)
-        if rules.level != NONE:
+        if rules.level in (CRISIS, URGENT):
             assert full == rules, text
+        elif rules.level == CHECK:
+            assert full == rules or (full.alert and full.rules[-1] == "learned_confirm"), text
+            confirmed += full != rules
         else:
             assert full.level in (NONE, CHECK), text
             raised += full.level == CHECK
-    assert raised > 0
+    assert raised > 0 and confirmed > 0
+
+
+def test_a_head_confirms_a_rules_check_and_nothing_else():
+    model = safety.MODEL
+    assert set(model.heads) == {"crisis"}
+    text = CONFIRMED
+    rules = assess_rules(text)
+    assert rules.level == CHECK
+    got = assess(text)
+    assert got.level == CRISIS and got.category == "learned_crisis"
+    assert got.rules == rules.rules + ("learned_confirm",)
+    assert reply_key(got) == "safety.crisis"
+    assert assess(text, learned=False) == rules
+    # A check the stage raised by itself is never promoted, however sure a head is.
+    stage_check = safety.Assessment(CHECK, "possible_risk", (), None, ("learned_stage",))
+    assert safety.raise_with_model(text, stage_check) is stage_check
+    # A question about lethal amounts is only ever asked (the issue's `check`).
+    question = "how many of my pills would it take"
+    assert safety.MODEL.head_probability("crisis", safety.normalise(question)) >= \
+        safety.MODEL.heads["crisis"].threshold
+    assert assess(question).level == CHECK
+
+
+def test_a_confirmed_check_alerts_the_care_team_through_the_webhook(
+        client, services, phone: Phone, sender, db):
+    enroll(client, services, phone)
+    texts = phone.text(CONFIRMED)
+    assert any("988" in t and "YES or NO" not in t for t in texts), texts
+    with db.session() as s:
+        alerts = s.scalars(select(Alert)).all()
+    assert [a.level for a in alerts] == ["crisis"]
+    assert pages(sender), "the care team is paged"
 
 
 @pytest.mark.parametrize("text", [
@@ -171,6 +209,6 @@ def test_bench_safety_prints_figures_with_and_without_the_stage(capsys):
     assert bench_safety.main(["--sets", "holdout", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
     for figure in ("rules only", "rules + learned stage", "urgent reached",
-                   "learned stage alone (learned_probability)", "learned: none->check",
+                   "learned stage alone (learned_probability)", "learned: changed",
                    "checks on ketamine-experience texts"):
         assert figure in out

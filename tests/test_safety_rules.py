@@ -232,9 +232,13 @@ def test_rules_by_kind_catch_new_wordings(text, level, category):
     "i want you to know it's nobody's fault, especially not yours",
 ])
 def test_the_check_net_asks_when_no_rule_holds(text):
-    a = assess(text)
+    # The rules alone ask; the learned stage's crisis head may confirm the net's check as a
+    # crisis (flows.safety.CONFIRMABLE_RULES), never lower it.
+    a = assess(text, learned=False)
     assert a.level == CHECK and "check_net" in a.rules and not a.alert
     assert reply_key(a) is None
+    full = assess(text)
+    assert full == a or (full.level == CRISIS and full.rules == a.rules + ("learned_confirm",))
 
 
 @pytest.mark.parametrize("text", [
@@ -280,11 +284,18 @@ def test_safety_sheet_shows_the_check_net(app, tmp_path):
     assert safety.RULESET.net.examples[0] in sheet
 
 
-def test_a_net_check_through_the_webhook_asks_and_pages_nobody(
-        client, services, phone: Phone, sender, db):
+def test_a_net_check_through_the_webhook_asks_and_pages_nobody_without_the_learned_stage(
+        tmp_path, db, clock, sender, client_for):
+    from bot.services import build_services
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, db.url, safety_learned_stage=False)
+    services = build_services(settings, clock=clock, sender=sender, db=db)
+    client = client_for(services)
+    phone = Phone(client)
     enroll(client, services, phone)
     texts = phone.text("you were all kind to me. goodbye")
-    assert texts is not None
+    assert any("YES or NO" in t for t in texts), texts
     assert pages(sender) == []
     with db.session() as s:
         assert s.scalars(select(Alert)).all() == []
@@ -299,3 +310,40 @@ def test_a_method_being_set_up_pages_the_team_through_the_webhook(
     with db.session() as s:
         alert = s.scalars(select(Alert)).one()
         assert (alert.level, alert.category) == ("crisis", "suicide")
+
+
+# ---------------------------------------------------------------- Spanish
+
+
+@pytest.mark.parametrize("text, key", [
+    ("me quiero morir", "safety.crisis.es"),
+    ("ya no quiero vivir, mi familia estaria mejor sin mi", "safety.crisis.es"),
+    ("me tome todas mis pastillas", "safety.emergency.es"),
+    ("mi hermano tomo muchas pastillas y no responde", "safety.other_person.es"),
+    ("no puedo orinar desde ayer", "safety.urgent.es"),
+    ("I want to die. me quiero morir", "safety.crisis"),  # an English rule too: English
+])
+def test_spanish_texts_are_caught_and_answered_in_spanish(text, key):
+    a = assess(text)
+    assert a.alert and reply_key(a) == key
+
+
+def test_every_spanish_reply_exists_with_its_told_variant(services):
+    messages = services.definitions.messages
+    spanish = [r for r in safety.RULESET.rules if r.lang == "es"]
+    assert spanish
+    for rule in spanish:
+        key = safety.RULESET.categories[rule.category].reply_key + ".es"
+        assert key in messages and key + ".told" in messages, rule.id
+
+
+def test_a_spanish_crisis_through_the_webhook_gets_spanish_words_and_pages(
+        client, services, phone: Phone, sender, db):
+    enroll(client, services, phone)
+    texts = phone.text("ya no aguanto vivir, me quiero morir")
+    reply = " ".join(texts)
+    assert "AYUDA al 988" in reply and "oprime 2" in reply, texts
+    assert "ya fue avisado" in reply  # the page was accepted, so it says so
+    assert len(pages(sender)) == 1
+    with db.session() as s:
+        assert [a.level for a in s.scalars(select(Alert))] == ["crisis"]

@@ -36,9 +36,13 @@ WRITERS = {
                                             ["", "b", "c", "d", "e", "f", "g", "h", "i"]],
     "eval writer (safety_eval)": ["safety_eval.csv"],
     "eval_v2 writer (safety_eval_v2)": ["safety_eval_v2.csv"],
+    "eval_v3 writer (safety_eval_v3)": ["safety_eval_v3.csv"],
+    "round-4 writer a (dev/safety_round4a)": ["dev/safety_round4a.csv"],
+    "round-4 writer b (dev/safety_round4b)": ["dev/safety_round4b.csv"],
+    "round-4 writer c (dev/safety_round4c)": ["dev/safety_round4c.csv"],
     "opt-out writers (ordinary texts)": ["optout_train.csv", "dev/optout_dev.csv"],
 }
-"""Training files grouped by who wrote them. safety_eval_v3.csv is never read here.
+"""Training files grouped by who wrote them. safety_eval_v4.csv is never read here.
 
 The opt-out files are everyday texts to the bot (replies, questions, requests to stop)
 labelled for another purpose; those the safety rules leave at none are used as ordinary
@@ -55,6 +59,12 @@ C = 4.0
 C_GRID = (1.0, 4.0, 16.0)
 CLASS_WEIGHT = {0: 1.0, 1: 2.0}
 """Errs towards recall: a missed crisis or urgent text costs twice a false one in training."""
+HEAD_LEVELS = ("crisis",)
+"""The heads that may confirm a rules' check as that level (one-vs-rest). An urgent head was
+tried in round 4 and confirmed nothing in cross-validation (the rules rarely leave an urgent
+text at check), so only the crisis head ships."""
+ALERT_BUDGET = 0.005
+"""Extra alerts on ordinary texts the heads may add, averaged over held-out writers."""
 
 
 def load_rows():
@@ -89,17 +99,19 @@ def fit(x, y):
     return model.fit(x, y)
 
 
-def cross_validate(rows, x, rule_levels):
+def cross_validate(rows, x, rule_levels, positive=("crisis", "urgent"), gate=True):
     """Out-of-fold probabilities, each writer scored by a model trained on the others."""
     writers = np.array([r[0] for r in rows])
     levels = np.array([r[1] for r in rows])
     train_mask = levels != "check"
-    y = np.isin(levels, ["crisis", "urgent"]).astype(int)
+    y = np.isin(levels, list(positive)).astype(int)
     prob = np.zeros(len(rows))
     for writer in WRITERS:
         held = writers == writer
         model = fit(x[~held & train_mask], y[~held & train_mask])
         prob[held] = model.predict_proba(x[held])[:, 1]
+    if not gate:
+        return prob
     long_enough = np.array([word_count(safety.normalise(r[3])) >= MIN_WORDS for r in rows])
     return np.where(long_enough, prob, 0.0)
 
@@ -164,6 +176,44 @@ def _is_experience(category: str) -> bool:
     return "ketamine" in category or "experience" in category or category == "integration"
 
 
+def promoted(rule_levels, head_prob, threshold):
+    """Indices whose rules' check a head at this threshold confirms (rule_levels holds
+    "check" only for checks flows.safety.confirmable allows; see main)."""
+    return {i for i, lv in enumerate(rule_levels) if lv == "check" and head_prob[i] >= threshold}
+
+
+def choose_head_threshold(rows, rule_levels, head_prob, level):
+    """Lowest threshold whose extra alerts on ordinary texts, averaged over writers, stay
+    within ALERT_BUDGET; with the recall it gains for its level (pooled)."""
+    for t in np.arange(0.30, 0.995, 0.005):
+        up = promoted(rule_levels, head_prob, t)
+        extra = []
+        for w in WRITERS:
+            idx = [i for i, r in enumerate(rows) if r[0] == w and r[1] == "none"]
+            extra.append(sum(i in up for i in idx) / max(1, len(idx)))
+        if np.mean(extra) <= ALERT_BUDGET:
+            mine = [i for i, r in enumerate(rows) if r[1] == level]
+            already = {"crisis": ("crisis",), "urgent": ("urgent", "crisis")}[level]
+            gain = sum(i in up and rule_levels[i] not in already for i in mine) / len(mine)
+            return round(float(t), 3), gain
+    return 0.995, 0.0
+
+
+def fit_head(x, rows, level):
+    """One head fitted on every training row (labelled check rows left out)."""
+    levels = np.array([r[1] for r in rows])
+    keep = levels != "check"
+    return fit(x[keep], (levels[keep] == level).astype(int))
+
+
+def export_head(model, threshold):
+    """A head as the weights file stores it."""
+    coef = model.coef_[0]
+    return {"intercept": round(float(model.intercept_[0]), 6), "threshold": threshold,
+            "weights": [(int(i), round(float(coef[i]), 5)) for i in np.flatnonzero(coef)
+                        if round(float(coef[i]), 5) != 0.0]}
+
+
 def main(argv=None) -> int:
     """Cross-validate by writer, print the figures, fit on everything, export."""
     parser = argparse.ArgumentParser(prog="python -m tools.train_safety_model")
@@ -196,6 +246,16 @@ def main(argv=None) -> int:
               f"{w['crisis_reached']:.3f}  urgent reached {r['urgent_reached']:.3f} -> "
               f"{w['urgent_reached']:.3f}  ordinary checks {r['ordinary_checks']:.3f} -> "
               f"{w['ordinary_checks']:.3f}")
+    heads = {}
+    verdicts = [safety.assess_rules(r[3]) for r in rows]
+    confirmable = ["check" if safety.confirmable(v) else ("ask-only" if v.level == "check" else v.level)
+                   for v in verdicts]
+    for level in HEAD_LEVELS:
+        head_prob = cross_validate(rows, x, rule_levels, positive=(level,), gate=False)
+        t, gain = choose_head_threshold(rows, confirmable, head_prob, level)
+        heads[level] = (t, head_prob)
+        print(f"{level} head: threshold {t} (budget {ALERT_BUDGET:.3f} extra ordinary alerts), "
+              f"pooled {level} recall gained from rules' checks {gain:+.3f}")
     if args.cv_only:
         return 0
     levels = np.array([r[1] for r in rows])
@@ -207,6 +267,12 @@ def main(argv=None) -> int:
                if round(float(coef[i]), 5) != 0.0]
     samples = [r[3] for r in rows[::37]]
     reference = model.predict_proba(matrix(samples))[:, 1]
+    exported_heads, head_reference = {}, {}
+    for level, (t, _) in heads.items():
+        head = fit_head(x, rows, level)
+        exported_heads[level] = export_head(head, t)
+        head_reference[level] = [round(float(p), 6) for p in
+                                 head.predict_proba(matrix(samples))[:, 1]]
     payload = {
         "featuriser": FEATURISER, "buckets": BUCKETS,
         "intercept": round(float(model.intercept_[0]), 6), "threshold": threshold, "min_words": MIN_WORDS,
@@ -217,7 +283,9 @@ def main(argv=None) -> int:
                                       for m, v in d.items()} for s, d in f.items()}
                              for k, f in report.items()},
         "reference": [[t, round(float(p), 6)] for t, p in zip(samples, reference, strict=True)],
+        "head_reference": head_reference, "alert_budget": ALERT_BUDGET,
         "weights": nonzero,
+        "heads": exported_heads,
     }
     MODEL_PATH.write_text(json.dumps(payload, separators=(",", ":")) + "\n", encoding="utf-8")
     print(f"wrote {MODEL_PATH} ({MODEL_PATH.stat().st_size / 1e6:.2f} MB, "
