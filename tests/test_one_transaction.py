@@ -8,13 +8,15 @@ never costs a participant their answer.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from bot import jobs, runner, scheduling, storage
-from bot.storage.models import Message, ScheduledMessage, Session
-from tests.conftest import PHONE, replies
+from bot.storage.models import Message, Participant, ScheduledMessage, Session
+from tests.conftest import PHONE, Phone, replies
 from tests.test_conversation import count, enroll
 
 
@@ -130,3 +132,37 @@ def test_a_pooled_connection_that_died_while_idle_costs_no_answer(
     assert count(db, Message, direction="in", status="processed") == count(
         db, Message, direction="in")
     engine.dispose()  # nothing dead is left in the shared pool for the next test
+
+
+def test_two_first_texts_from_a_new_number_at_once_are_both_answered(
+        client, services, monkeypatch, db):
+    from bot import participants
+
+    real_create = participants.create
+
+    def slow_create(*args, **kwargs):
+        participant = real_create(*args, **kwargs)  # inserted, not yet committed ...
+        time.sleep(0.3)  # ... while the second text arrives
+        return participant
+
+    monkeypatch.setattr(participants, "create", slow_create)
+    app = client.application
+    answers: list[tuple[int, list[str]]] = []
+    lock = threading.Lock()
+
+    def text(body: str) -> None:
+        response = Phone(app.test_client(), number="+15557770001").post(
+            Phone(None, number="+15557770001").params(body))
+        with lock:
+            answers.append((response.status_code, replies(response)))
+
+    threads = [threading.Thread(target=text, args=(body,)) for body in ("hello", "hi")]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join(timeout=30)
+    assert [status for status, _ in answers] == [200, 200]
+    assert all(texts for _, texts in answers), answers  # neither went unanswered
+    assert count(db, Participant) == 1
+    assert count(db, Message, direction="in", status="processed") == 2
