@@ -39,6 +39,9 @@ SETS = {
     "round4a": DATA / "dev" / "safety_round4a.csv",
     "round4b": DATA / "dev" / "safety_round4b.csv",
     "round4c": DATA / "dev" / "safety_round4c.csv",
+    "round5a": DATA / "dev" / "safety_round5a.csv",
+    "round5b": DATA / "dev" / "safety_round5b.csv",
+    "round5c": DATA / "dev" / "safety_round5c.csv",
     "eval": DATA / "safety_eval.csv",
     "eval_v2": DATA / "safety_eval_v2.csv",
     "eval_v3": DATA / "safety_eval_v3.csv",
@@ -50,7 +53,7 @@ it is training data since round 2, and `eval_v2` since round 3 (tests/data/READM
 `eval_v3` was the frozen set of round 3 (training data since round 4), `eval_v4` of round 4
 (training data since round 5); `eval_v5` is the frozen set of round 5, measured only with
 `--sets eval_v5`."""
-DEFAULT_SETS = ("corpus", "dev", "round2", "round2b", "round2c", "round2d", "round2e", "round2f", "round2g", "round2h", "round2i", "round4a", "round4b", "round4c", "eval", "eval_v2", "eval_v3")
+DEFAULT_SETS = ("corpus", "dev", "round2", "round2b", "round2c", "round2d", "round2e", "round2f", "round2g", "round2h", "round2i", "round4a", "round4b", "round4c", "round5a", "round5b", "round5c", "eval", "eval_v2", "eval_v3", "eval_v4")
 FROZEN = ("eval_v5",)
 """Sets whose misses are never printed (and that alone are compared with the targets)."""
 

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import bench
@@ -192,6 +192,18 @@ def measure(fake) -> dict:
 # ---------------------------------------------------------------- pipeline
 
 
+def midday_zone(now) -> str:
+    """A fixed-offset zone where it is around noon at `now` (UTC).
+
+    The workers run on the real clock, and nudges only go out between 08:00 and 20:00 in
+    the participant's zone: a fixed zone such as New York would hold every nudge until
+    morning (and let it expire) whenever the bench runs in the American evening.
+    """
+    offset = (12 - now.astimezone(timezone.utc).hour + 12) % 24 - 12  # -12 .. +11 hours
+    # IANA's Etc zones have the sign inverted: Etc/GMT-5 is five hours ahead of UTC.
+    return "Etc/GMT" + ("" if offset == 0 else f"{-offset:+d}")
+
+
 def add_due_nudges(services, count: int) -> list[int]:
     """Active participants with one due nudge each; returns the scheduled row ids."""
     from bot import participants as people
@@ -203,7 +215,7 @@ def add_due_nudges(services, count: int) -> list[int]:
     with services.db.session() as db:
         for n in range(count):
             p = people.create(db, parse_address(_number(n, 2)), services.phone_hash_key, now,
-                              timezone="America/New_York")
+                              timezone=midday_zone(now))
             p.status = "active"
             rows.append(ScheduledMessage(
                 participant_id=p.id, plan="post_session", kind="exercise", scope=f"bench{n}",

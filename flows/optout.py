@@ -12,9 +12,11 @@
 The rules are data (flows/definitions/optout.toml), validated on load. How they apply:
 the text is folded (case, accents, apostrophes, emoji, common abbreviations and typos of
 the key words), a whole message that is a stop keyword with polite filler is immediate,
-then the text is cut into clauses and each clause takes the outcome of the first rule
-that matches it (guards that mean "not a request" come first). The strongest clause
-outcome wins; two uncertain signals ("Stop." + "leave me alone") make a clear one.
+words other people said, quoted after a verb of saying, are set aside; then the text is cut
+into clauses and each clause takes the outcome of the first rule that matches it (guards
+that mean "not a request" come first). The strongest clause outcome wins; two uncertain
+signals ("Stop." + "leave me alone") make a clear one, and an uncertain one beside a
+named setting ("remove the walk prompts, the rest are good") is that setting.
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ class Rules:
     send_gerunds: frozenset[str]
     sentence_starts: frozenset[str]  # words after a capital STOP that begin a new sentence
     keep_answer: re.Pattern  # an answer to the question that means "keep the texts"
+    reported_speech: re.Pattern  # a verb of saying and the quoted words after it
+    own_words: re.Pattern  # the end of the text before it when the sender is the speaker
     rules: tuple[Rule, ...]
     checks: tuple[tuple[str, str], ...]  # (text, expected outcome) that must hold
 
@@ -182,6 +186,9 @@ def compile_rules(data: dict[str, Any]) -> tuple[Rules | None, list[str]]:
         send_gerunds=frozenset(data.get("send_gerunds", [])),
         sentence_starts=frozenset(data.get("sentence_starts", [])),
         keep_answer=expand(data.get("keep_answer", r"^no\b"), "keep_answer") or re.compile(r"^no\b"),
+        reported_speech=expand(data.get("reported_speech", r"(?!)"), "reported_speech")
+        or re.compile(r"(?!)"),
+        own_words=expand(data.get("own_words", r"(?!)"), "own_words") or re.compile(r"(?!)"),
         rules=tuple(rules),
         checks=tuple((c["text"], c["outcome"]) for c in data.get("checks", [])),
     )
@@ -325,7 +332,7 @@ def classify(text: str | None, rules: Rules | None = None) -> Verdict:
     keyword_lang = _keyword_message(text, rules)
     if keyword_lang:
         return Verdict(IMMEDIATE, keyword_lang, "keyword")
-    parts = clauses(_set_off_leading_caps(text, rules), rules)
+    parts = clauses(_set_off_leading_caps(_set_aside_reported_speech(text, rules), rules), rules)
     whole = " . ".join(parts)
     flags = {name for name, pattern in rules.flags.items() if pattern.search(whole)}
     found: list[Verdict] = []
@@ -345,6 +352,11 @@ def classify(text: str | None, rules: Rules | None = None) -> Verdict:
     if best.outcome == CONFIRM and (len(confirms) >= 2 or hints):
         # Two uncertain signals in one message ("Stop." + "leave me alone") are clear.
         return Verdict(IMMEDIATE, best.lang, "+".join(v.rule for v in confirms + hints))
+    settings = [v for v in found if v.outcome == SETTING]
+    if best.outcome == CONFIRM and settings:
+        # "remove the walk prompts, the rest are good": the setting that was named answers
+        # the uncertain part too (its reply also says how to stop everything).
+        return settings[0]
     return best
 
 
@@ -366,12 +378,27 @@ def _set_off_leading_caps(text: str, rules: Rules) -> str:
     if not match or match.group(1).lower() not in rules.leading_caps:
         return text
     word, following = match.group(1), match.group(2).lower().strip(".,!?'")
+    following = following.replace("'", "").replace("\u2019", "")  # "I'm" reads as "im"
     rest = text[match.start(2):]
     if re.fullmatch(r"[a-z]+ing", following) and following not in rules.send_gerunds:
         return f"capsverb {rest}"
     if following in rules.sentence_starts:
         return f"{word}. {rest}"
     return text
+
+
+def _set_aside_reported_speech(text: str, rules: Rules) -> str:
+    """Words someone else said, quoted after a verb of saying ('my daughter said "mom, stop
+    texting me"'), are a story, not a request: they become the word "quoted". The sender's
+    own quoted words ('I said "STOP"') stay."""
+    text = unicodedata.normalize("NFKC", text)
+
+    def sub(match: re.Match) -> str:
+        if rules.own_words.search(text[:match.start()]):
+            return match.group(0)
+        return match.group(0)[: match.start("quote") - match.start()] + " quoted "
+
+    return rules.reported_speech.sub(sub, text)
 
 
 def is_keep_answer(text: str | None, rules: Rules | None = None) -> bool:
@@ -384,6 +411,7 @@ def explain(text: str, rules: Rules | None = None) -> list[tuple[str, str | None
     """Each clause of the folded text and the id of the rule it matched (for reviews)."""
     rules = rules or default_rules()
     out = []
+    text = _set_aside_reported_speech(text, rules)
     for clause in clauses(_set_off_leading_caps(text, rules), rules):
         rule = next((r.id for r in rules.rules if r.pattern.search(clause)), None)
         out.append((clause, rule))

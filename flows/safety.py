@@ -377,8 +377,10 @@ class _Context:
                 return True
             # Inside double quotes, a song or film named anywhere in the sentence counts:
             # 'a song came on, "i hurt myself today"'.
+            # So does a headline or a line from an article quoted while talking about it.
             return (self.text.count('"', 0, m.start()) % 2 == 1
-                    and self.sentence_has(_QUOTED, m.start()))
+                    and (self.sentence_has(_QUOTED, m.start())
+                         or self.sentence_has(_TOPIC_TALK, m.start())))
         if name == "let_go":
             return self.sentence_has(_LET_GO, m.start())
         if name == "resolved":

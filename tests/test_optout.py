@@ -1,7 +1,8 @@
 """The opt-out detector (flows/optout.py) and its rules file, without the engine.
 
 The rules were written from tests/data/optout_train.csv and tests/data/dev/optout_dev.csv;
-the frozen evaluation list is only ever scored by `python -m bench optout`, never here.
+round 3 added dev/optout_round3.csv and the two spent evaluation lists (optout_eval.csv,
+optout_eval_v2.csv); the frozen evaluation list is only ever scored by `python -m bench optout`, never here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from bench import optout as bench_optout
 from flows import keywords, loader, optout
 
-TRAIN_AND_DEV = ("train", "dev")
+TRAIN_AND_DEV = ("train", "dev", "round3")
 
 
 def test_shipped_rules_are_sound():
@@ -57,6 +58,31 @@ def test_shipped_rules_are_sound():
     ("quiero dejar de recibir textos", "immediate", "es"),
     ("Quiero dejar de fumar", "none", "es"),
     ("alta", "none", "en"),  # coming back is not a request to stop
+    # Round 3: formal revocation in more forms, English and Spanish.
+    ("I take back my consent for these texts", "immediate", "en"),
+    ("You no longer have my permission to message this phone", "immediate", "en"),
+    ("Retiro cualquier consentimiento previo", "immediate", "es"),
+    ("No autorizo más mensajes a mi teléfono", "immediate", "es"),
+    # Remove, cancel, indirect, relatives, typos, "no more" in Spanish.
+    ("could you scrub my number from your records", "immediate", "en"),
+    ("por fa saquen mi cel de su lista", "immediate", "es"),
+    ("Quisiera cancelar la suscripción a los mensajes", "immediate", "es"),
+    ("I'm bowing out", "immediate", "en"),
+    ("ya no cuenten conmigo", "immediate", "es"),
+    ("my son told me to text back and ask you to stop", "immediate", "en"),
+    ("my wife asked me to stop drinking", "none", "en"),
+    ("plz stop textn me", "immediate", "en"),
+    ("ya no kiero mas textos", "immediate", "es"),
+    ("ni un mensaje más por favor", "immediate", "es"),
+    # The wider net asks; delight, stories and one kind do not.
+    ("STOP I'm serious", "immediate", "en"),  # a capital STOP, then "I'm" with an apostrophe
+    ("honestly the reminders should stop", "confirm", "en"),
+
+    ("estos mensajes no me sirven", "confirm", "es"),
+    ("Stop!! this is exactly what I needed today", "none", "en"),
+    ("ya para, me vas a hacer llorar", "none", "es"),
+    ('mi hijo me dijo "ya no me mandes tantos mensajes" y me dio risa', "none", "es"),
+    ("ya no me manden los de caminar pero los del diario sí", "setting", "es"),
 ])
 def test_outcomes_and_languages(text, outcome, lang):
     verdict = optout.classify(text)

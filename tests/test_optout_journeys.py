@@ -251,3 +251,49 @@ def test_start_after_a_spanish_opt_out_is_answered_in_spanish_and_english_stays_
     assert "unsubscribed" in phone.text("STOP")[0]
     assert phone.text("sí")[0].startswith("Bienvenido de nuevo")
     assert participant(db).status == "active"
+
+
+def test_spanish_formal_revocation_opts_out_at_once_in_spanish(client, services, phone, clock,
+                                                              sender, db):
+    enroll(client, services, phone)
+    phone.text("done")
+    assert pending(client)
+    reply = phone.text("A quien corresponda: queda revocado el permiso que di para recibir "
+                       "mensajes. Solicito que cesen todas las comunicaciones.")
+    assert len(reply) == 1 and "te dimos de baja" in reply[0]
+    assert participant(db).status == "opted_out" and pending(client) == []
+    before = len(to_phone(sender))
+    drive_until(client, clock, clock.now() + timedelta(days=2), step=timedelta(hours=1))
+    assert len(to_phone(sender)) == before
+
+
+def test_caregiver_passing_on_the_owners_request_opts_out(client, services, phone, db):
+    enroll(client, services, phone)
+    phone.text("done")
+    reply = phone.text("I'm the caregiver for Ruth. She asked me to have these reminders "
+                       "stopped.")
+    assert len(reply) == 1 and "unsubscribed" in reply[0]
+    assert participant(db).status == "opted_out"
+
+
+def test_stop_as_delight_or_in_a_quoted_story_neither_opts_out_nor_asks(client, services,
+                                                                        phone, db):
+    enroll(client, services, phone)
+    phone.text("done")
+    waiting = len(pending(client))
+    for text in ("oh stop, you flatter me", "¡para! qué bonito",
+                 'My daughter said "mom, stop texting me so much" and I laughed'):
+        assert QUESTION not in phone.text(text), text
+        assert participant(db).status == "active" and participant(db).optout_asked_at is None
+    assert len(pending(client)) == waiting
+
+
+def test_a_pause_until_a_date_is_offered_pause_not_an_opt_out(client, services, phone, db):
+    enroll(client, services, phone)
+    phone.text("done")
+    # The journal that "done" opened carries on after the offer.
+    reply = phone.text("I'm traveling next week, can you stop reminders just until the 15th?")
+    assert "PAUSE" in reply[0] and QUESTION not in reply
+    reply = phone.text("no me manden nada hasta el lunes, luego sigan normal")
+    assert "PAUSE" in reply[0] and "descanso" in reply[0]
+    assert participant(db).status == "active" and participant(db).optout_asked_at is None

@@ -40,9 +40,13 @@ WRITERS = {
     "round-4 writer a (dev/safety_round4a)": ["dev/safety_round4a.csv"],
     "round-4 writer b (dev/safety_round4b)": ["dev/safety_round4b.csv"],
     "round-4 writer c (dev/safety_round4c)": ["dev/safety_round4c.csv"],
+    "eval_v4 writers (safety_eval_v4)": ["safety_eval_v4.csv"],
+    "round-5 writer a (dev/safety_round5a)": ["dev/safety_round5a.csv"],
+    "round-5 writer b (dev/safety_round5b)": ["dev/safety_round5b.csv"],
+    "round-5 writer c (dev/safety_round5c)": ["dev/safety_round5c.csv"],
     "opt-out writers (ordinary texts)": ["optout_train.csv", "dev/optout_dev.csv"],
 }
-"""Training files grouped by who wrote them. safety_eval_v4.csv is never read here.
+"""Training files grouped by who wrote them. safety_eval_v5.csv is never read here.
 
 The opt-out files are everyday texts to the bot (replies, questions, requests to stop)
 labelled for another purpose; those the safety rules leave at none are used as ordinary
