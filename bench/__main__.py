@@ -10,6 +10,8 @@ BENCHMARKS = {
                   "scheduled nudges through DB + RQ workers vs a bare sender (msg/s)"),
     "webhook": ("bench.webhook_turn",
                 "one inbound text through the whole webhook vs a bare signed route"),
+    "load": ("bench.load",
+             "gunicorn at a steady 50 texts/s and at saturation vs a bare signed route"),
     "safety": ("bench.safety",
                "safety rules on the corpus, dev batch and frozen evaluation set; time per text"),
     "dispatch": ("bench.clock_scale",

@@ -10,6 +10,7 @@ pipeline `execute()` is one round trip.
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,8 +25,10 @@ def describe(statement: str) -> str:
     """A short label for a SQL statement: verb, first table, FOR UPDATE / RETURNING."""
     words = statement.split(None, 1)
     verb = words[0].upper() if words else "?"
-    match = _TABLE.search(statement)
-    label = f"{verb} {match.group(1)}" if match else verb
+    # The statement's own table, not one of its subqueries': the least nested match.
+    matches = [(statement.count("(", 0, m.start()) - statement.count(")", 0, m.start()),
+                n, m.group(1)) for n, m in enumerate(_TABLE.finditer(statement))]
+    label = f"{verb} {min(matches)[2]}" if matches else verb
     upper = statement.upper()
     if "FOR UPDATE" in upper:
         label += " FOR UPDATE"
@@ -44,6 +47,7 @@ class DatabaseTrips:
     commits: int = 0
     rollbacks: int = 0
     pings: int = 0
+    commit_seconds: list[float] = field(default_factory=list)  # each COMMIT's wait
 
     @property
     def total(self) -> int:
@@ -56,6 +60,7 @@ class DatabaseTrips:
         self.statements.clear()
         self.trace.clear()
         self.begins = self.commits = self.rollbacks = self.pings = 0
+        self.commit_seconds.clear()
 
     def summary(self) -> dict:
         """The counts as plain data."""
@@ -94,10 +99,23 @@ def counting_database(engine) -> Iterator[DatabaseTrips]:
         trips.trace.append("ROLLBACK")
 
     def on_checkout(dbapi_conn, record, proxy):
-        if pre_ping:
+        # pool_pre_ping pings at every checkout; bot.storage pings only idle connections
+        # (its hook runs first and marks the checkouts it pinged).
+        if pre_ping or record.info.get("pinged"):
             trips.pings += 1
             trips.trace.append("ping")
 
+    dialect = engine.dialect
+    plain_commit = dialect.do_commit
+
+    def timed_commit(dbapi_conn):  # how long the server takes to make a COMMIT durable
+        started = time.perf_counter()
+        try:
+            plain_commit(dbapi_conn)
+        finally:
+            trips.commit_seconds.append(time.perf_counter() - started)
+
+    dialect.do_commit = timed_commit
     hooks = [(engine, "before_cursor_execute", on_statement), (engine, "begin", on_begin),
              (engine, "commit", on_commit), (engine, "rollback", on_rollback),
              (engine.pool, "checkout", on_checkout)]
@@ -106,6 +124,7 @@ def counting_database(engine) -> Iterator[DatabaseTrips]:
     try:
         yield trips
     finally:
+        dialect.do_commit = plain_commit
         for target, name, fn in hooks:
             event.remove(target, name, fn)
 

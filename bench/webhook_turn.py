@@ -136,7 +136,7 @@ def kind_of(text: str) -> str:
 
 def play(client, script: Script, turns: int, timings: list[float] | None = None,
          kinds: list[str] | None = None, *, counter=None, trips: list[int] | None = None,
-         traces: list[list[str]] | None = None) -> None:
+         traces: list[list[str]] | None = None, commits: list[float] | None = None) -> None:
     """Post `turns` signed texts; record each turn's seconds, kind and reply count, and
     with a counter (bench.roundtrips.DatabaseTrips) each turn's database round trips
     (and, with traces, the statements in order)."""
@@ -152,6 +152,8 @@ def play(client, script: Script, turns: int, timings: list[float] | None = None,
             trips.append(counter.total)
         if traces is not None:
             traces.append(list(counter.trace))
+        if commits is not None:
+            commits.extend(counter.commit_seconds)
         if response.status_code != 200:
             raise RuntimeError(f"turn {script.turn} answered {response.status_code}")
         if timings is not None:
@@ -206,10 +208,12 @@ def round_trips(client, script: Script, engine, participants: int) -> dict:
     kinds: list[str] = []
     trips: list[int] = []
     traces: list[list[str]] = []
+    commits: list[float] = []
     with counting_database(engine) as counter:
         play(script=script, client=client, turns=len(CONVERSATION) * participants, kinds=kinds,
-             timings=[], counter=counter, trips=trips, traces=traces)
-    result = {}
+             timings=[], counter=counter, trips=trips, traces=traces, commits=commits)
+    # The COMMIT's own wait: on PostgreSQL the WAL flush to disk (synchronous_commit).
+    result = {"commit_median_ms": round(bench.median(commits) * 1000, 3) if commits else 0.0}
     for kind in ("done", "answer", "journal"):
         seen = [(n, trace) for n, trace, k in zip(trips, traces, kinds, strict=True)
                 if k == kind]
@@ -309,6 +313,7 @@ def report(result: dict) -> None:
     print(f"database round trips per turn (median; the bare route makes none): DONE "
           f"{r['done_round_trips']}, journal answer {r['answer_round_trips']}, JOURNAL "
           f"{r['journal_round_trips']}")
+    print(f"  median wait for a COMMIT: {r['commit_median_ms']:.2f} ms")
     for kind, label in (("answer", "a journal answer"), ("done", "DONE")):
         print(f"  {label}: " + ", ".join(compress(r[f"{kind}_trace"])))
     print(f"stored: {r['journal_entries']} journal entries, {r['sessions_done']} sessions done, "

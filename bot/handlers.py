@@ -49,6 +49,11 @@ class Turn:
     replies: list[ev.SendText] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     alert_ids: list[int] = field(default_factory=list)  # paged before the reply goes out
+    sessions: people.TurnSessions | None = None  # read once per turn (runner passes them)
+
+    def __post_init__(self):
+        if self.sessions is None:
+            self.sessions = people.TurnSessions(self.db, self.participant)
 
 
 def apply(turn: Turn, events: tuple[ev.Event, ...]) -> None:
@@ -129,7 +134,7 @@ def _share_journal(turn: Turn, share: bool) -> None:
 
 def schedule_session(turn: Turn, event: ev.ScheduleSession) -> None:
     """Set the open session's time, or open a new session at that time."""
-    session = people.open_session(turn.db, turn.participant, turn.now)
+    session = turn.sessions.open(turn.now)
     if session is None:
         session = _new_session(turn)
     session.scheduled_at = event.at
@@ -137,27 +142,30 @@ def schedule_session(turn: Turn, event: ev.ScheduleSession) -> None:
 
 def save_intention(turn: Turn, event: ev.SaveIntention) -> None:
     """Keep the intention on the upcoming (open) session."""
-    session = people.open_session(turn.db, turn.participant, turn.now) or _new_session(turn)
+    session = turn.sessions.open(turn.now) or _new_session(turn)
     session.intention = event.text
 
 
 def record_session_done(turn: Turn, event: ev.RecordSessionDone) -> None:
     """DONE: mark the open session done, or record a new one done now."""
-    session = people.session_for_done(turn.db, turn.participant, turn.now) or _new_session(turn)
+    session = turn.sessions.for_done(turn.now)
+    if session is None:
+        # A session recorded done now: one INSERT (a new row has no prompts to cancel).
+        turn.sessions.marked_done(_new_session(turn, done_at=event.at))
+        return
     session.done_at = event.at
+    turn.sessions.marked_done(session)
     # The session is over: its "coming up" prompt must not go out afterwards.
     cancel_pending(turn.db, turn.participant.id, turn.now, plan="pre_session",
                    session=session.id)
-    turn.db.flush()
 
 
 def save_journal_entry(turn: Turn, event: ev.SaveJournalEntry) -> None:
     """Store one journal answer on the latest done session."""
-    session = people.last_done_session(turn.db, turn.participant)
+    session = turn.sessions.last_done()
     if session is None:
-        session = _new_session(turn)
-        session.done_at = turn.now
-        turn.db.flush()
+        session = _new_session(turn, done_at=turn.now)
+        turn.sessions.marked_done(session)
     turn.db.add(JournalEntry(participant_id=turn.participant.id, session_id=session.id,
                              prompt=event.prompt, text=event.text, created_at=turn.now))
     if event.prompt == "action":
@@ -178,14 +186,14 @@ def schedule_plan(turn: Turn, event: ev.SchedulePlan) -> None:
 
 def store_mood(turn: Turn, event: ev.StoreMood) -> None:
     """Keep a check-in's 1-5 score on the latest session."""
-    session = people.last_done_session(turn.db, turn.participant)
+    session = turn.sessions.last_done()
     if session is not None:
         session.mood = event.score
 
 
 def record_therapy_booked(turn: Turn, event: ev.RecordTherapyBooked) -> None:
     """Keep whether they booked therapy after the latest session."""
-    session = people.last_done_session(turn.db, turn.participant)
+    session = turn.sessions.last_done()
     if session is not None:
         session.therapy_booked = event.booked
 
@@ -214,11 +222,13 @@ def delete_data(turn: Turn, event: ev.DeleteData) -> None:
 
 
 
-def _new_session(turn: Turn) -> Session:
-    """A fresh session row for the participant."""
-    session = Session(participant_id=turn.participant.id, created_at=turn.now)
+def _new_session(turn: Turn, done_at: datetime | None = None) -> Session:
+    """A fresh session row for the participant (flushed: plans and entries need its id)."""
+    session = Session(participant_id=turn.participant.id, created_at=turn.now, done_at=done_at)
     turn.db.add(session)
     turn.db.flush()
+    if done_at is None:
+        turn.sessions.opened(session)
     return session
 
 

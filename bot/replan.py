@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import update
 
-from bot import participants as people
 from bot import scheduling
 from bot.storage.models import ScheduledMessage
 from flows import model as ev
@@ -47,16 +46,16 @@ def needs_replan(event: ev.Event, participant) -> bool:
 
 def running_plans(turn) -> dict[str, datetime]:
     """The participant's plans that are still running, each with its anchor instant."""
-    db, p, now = turn.db, turn.participant, turn.now
+    p, now = turn.participant, turn.now
     # Sessions from before the latest consent belong to an erased past (START after
     # DELETE is a fresh start): their plans do not come back.
     since = p.consent_at
     plans: dict[str, datetime] = {}
-    upcoming = people.open_session(db, p, now)
+    upcoming = turn.sessions.open(now)
     if (upcoming is not None and upcoming.scheduled_at and upcoming.scheduled_at > now
             and (since is None or upcoming.created_at >= since)):
         plans["pre_session"] = upcoming.scheduled_at
-    done = people.last_done_session(db, p)
+    done = turn.sessions.last_done()
     if (done is not None and done.done_at + POST_SESSION_HORIZON > now
             and (since is None or done.done_at >= since)):
         plans["post_session"] = done.done_at

@@ -11,12 +11,23 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import and_, case, func, literal_column, or_, select, union_all, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from bot import alerts, queue, reconcile, safety_checks, spool
 from bot import participants as people
-from bot.participants import cancel_pending
+from bot.storage import insert_for
 from bot.storage.models import Message, Participant, ScheduledMessage, Session
 from flows import schedule
 from flows.quoting import fits, quote
@@ -56,6 +67,9 @@ MAX_OUTBOUND_ATTEMPTS = 6
 
 CAP_LOOKBACK = timedelta(hours=24)
 
+LIVE = ("pending", "sending", "sent", "delivered")
+"""Statuses of a message that went out or still will: they count towards the cap."""
+
 
 def participant_view(participant: Participant, session: Session | None) -> schedule.ParticipantView:
     """What the pure scheduler needs to know about a participant."""
@@ -69,52 +83,113 @@ def participant_view(participant: Participant, session: Session | None) -> sched
     )
 
 
-def schedule_plan(turn, plan_name: str, anchor_at: datetime) -> list[ScheduledMessage]:
+def schedule_plan(turn, plan_name: str, anchor_at: datetime) -> list[int]:
     """Replace the participant's pending messages of plan_name with a fresh schedule."""
     return place_plan(turn.services, turn.db, turn.participant, turn.now, plan_name,
-                      anchor_at)
+                      anchor_at, sessions=turn.sessions)
+
+
+REPLACED = ("session_id", "plan", "message_key", "priority", "condition", "expects_reply",
+            "body", "due_at", "expires_at", "status", "lease_until", "enqueued_at",
+            "attempts", "error_code", "updated_at")
+"""What placing a plan again writes over in a row it already has (pending or cancelled)."""
 
 
 def place_plan(services, db, p: Participant, now: datetime, plan_name: str,
-               anchor_at: datetime) -> list[ScheduledMessage]:
-    """schedule_plan outside a turn (caring texts after a crisis is acknowledged)."""
+               anchor_at: datetime, *, sessions=None) -> list[int]:
+    """schedule_plan outside a turn (caring texts after a crisis is acknowledged); returns
+    the ids of the rows placed. sessions: the turn's people.TurnSessions, when in a turn.
+
+    Three statements whatever the plan's size: cancel the plan's pending rows, read the
+    participant's rows that matter (this plan's, and the live ones the cap counts), and
+    one multi-row upsert on (participant, kind, scope).
+    """
     plan = services.definitions.plans.get(plan_name)
     if plan is None:
         log.warning("no plan named %s; nothing scheduled", plan_name)
         return []
     # A new DONE replaces the previous session's plan instead of stacking a second one.
-    cancel_pending(db, p.id, now, plan=plan_name)
-    db.flush()
-    session = _anchor_session(db, p, plan.anchor, now)
-    plan = _without_settled(db, p.id, plan, session, anchor_at)
-    existing = _existing_due_times(db, p.id, anchor_at, now)
+    db.execute(_CANCEL_PLAN, {"participant": p.id, "plan_name": plan_name, "now": now})
+    session = _anchor_session(db, p, plan.anchor, now, sessions)
+    scopes = {_scope(plan_name, session, anchor_at, n.scope): n for n in plan.nudges}
+    since = min(anchor_at, now) - CAP_LOOKBACK
+    known = _rows_that_matter(db, p.id, list(scopes), since)
+    # Nudges already sent or settled are left out: a re-plan never repeats them.
+    settled = {(row.kind, row.scope) for row in known
+               if row.scope in scopes and row.status not in ("pending", "cancelled")}
+    if settled:
+        plan = replace(plan, nudges=tuple(n for scope, n in scopes.items()
+                                          if (n.kind, scope) not in settled))
+    # Due times of the participant's other live messages, for the rolling cap.
+    existing = [row.due_at for row in known if row.status in LIVE and row.due_at >= since]
     planned = schedule.plan_messages(plan, participant_view(p, session), anchor_at, now, existing)
-    rows = []
     variables = {**services.variables, "name": p.name or "",
                  "action": quote(session.action) if session and session.action else ""}
-    scopes = [_scope(plan_name, session, anchor_at, item.scope) for item in planned]
-    known = {(row.kind, row.scope): row for row in db.scalars(select(ScheduledMessage).where(
-        ScheduledMessage.participant_id == p.id,
-        ScheduledMessage.scope.in_(set(scopes))))} if planned else {}
-    for item, scope in zip(planned, scopes, strict=True):
-        row = known.get((item.kind, scope))
-        if row is None:
-            row = ScheduledMessage(participant_id=p.id, kind=item.kind, scope=scope,
-                                   created_at=now)
-            db.add(row)
-        elif row.status not in ("pending", "cancelled"):
-            continue  # already went out: never send the same (kind, scope) twice
-        row.session_id = session.id if session else None
-        row.plan, row.message_key, row.priority = plan_name, item.message, item.priority
-        row.condition, row.expects_reply = item.condition, item.expects_reply
-        row.body = _body(services.definitions, item.message, variables)
-        row.due_at, row.expires_at = item.due_at, item.expires_at
-        row.status, row.lease_until, row.enqueued_at = "pending", None, None
-        row.attempts, row.error_code, row.updated_at = 0, None, now
-        rows.append(row)
-    db.flush()
-    log.info("scheduled plan=%s messages=%d", plan_name, len(rows))
-    return rows
+    rows = [{
+        "participant_id": p.id, "kind": item.kind,
+        "scope": _scope(plan_name, session, anchor_at, item.scope),
+        "session_id": session.id if session else None, "plan": plan_name,
+        "message_key": item.message, "priority": item.priority, "condition": item.condition,
+        "expects_reply": item.expects_reply,
+        "body": _body(services.definitions, item.message, variables),
+        "due_at": item.due_at, "expires_at": item.expires_at, "status": "pending",
+        "lease_until": None, "enqueued_at": None, "attempts": 0, "error_code": None,
+        "created_at": now, "updated_at": now,
+    } for item in planned]
+    ids = _upsert(db, rows) if rows else []
+    log.info("scheduled plan=%s messages=%d", plan_name, len(ids))
+    return ids
+
+
+_CANCEL_PLAN = (
+    update(ScheduledMessage.__table__)
+    .where(ScheduledMessage.participant_id == bindparam("participant"),
+           ScheduledMessage.status == "pending", ScheduledMessage.plan == bindparam("plan_name"))
+    .values(status="cancelled",
+            updated_at=bindparam("now", type_=ScheduledMessage.updated_at.type)))
+"""Cancel a participant's pending rows of one plan. Built once, on the table: a plan's
+rows are written with Core statements only, so no ORM object of them needs syncing."""
+
+_ROWS_THAT_MATTER = select(
+    ScheduledMessage.kind, ScheduledMessage.scope, ScheduledMessage.status,
+    ScheduledMessage.due_at,
+).where(ScheduledMessage.participant_id == bindparam("participant"),
+        or_(ScheduledMessage.scope.in_(bindparam("scopes", expanding=True)),
+            and_(ScheduledMessage.status.in_(LIVE),
+                 ScheduledMessage.due_at >= bindparam(
+                     "since", type_=ScheduledMessage.due_at.type))))
+"""_rows_that_matter's statement, built once."""
+
+
+def _rows_that_matter(db, participant_id: int, scopes: list[str], since: datetime):
+    """One read for placing a plan: the participant's rows in the plan's scopes (to skip
+    what was already sent) and their live rows due since `since` (for the rolling cap)."""
+    with db.no_autoflush:  # nothing pending in the session changes these rows
+        return db.execute(_ROWS_THAT_MATTER, {
+            "participant": participant_id, "scopes": scopes, "since": since}).all()
+
+
+def _upsert(db, rows: list[dict]) -> list[int]:
+    """Insert the plan's rows in one statement; a row already there is written over only
+    while pending or cancelled (one that went out is never sent again). Returns the ids
+    of the rows written."""
+    statement = _upsert_statement(db.get_bind().dialect.name)
+    # executemany with RETURNING: SQLAlchemy sends the rows as one multi-row INSERT
+    # ("insertmanyvalues") from a statement compiled once, not rebuilt per plan.
+    return list(db.scalars(statement, rows))
+
+
+@cache
+def _upsert_statement(dialect: str):
+    """The plan rows' upsert for one database (built once)."""
+    table = ScheduledMessage.__table__
+    statement = insert_for(dialect, table)
+    return statement.on_conflict_do_update(
+        index_elements=["participant_id", "kind", "scope"],
+        set_={name: statement.excluded[name] for name in REPLACED},
+        # Two comparisons, not IN: an expanding IN cannot be sent as executemany.
+        where=or_(table.c.status == "pending", table.c.status == "cancelled"),
+    ).returning(table.c.id)
 
 
 def _body(definitions, key: str, variables: dict[str, str]) -> str:
@@ -127,26 +202,14 @@ def _body(definitions, key: str, variables: dict[str, str]) -> str:
     return text
 
 
-def _without_settled(db, participant_id: int, plan, session: Session | None,
-                     anchor_at: datetime):
-    """The plan minus nudges already sent or settled: a re-plan never repeats them."""
-    scopes = {_scope(plan.name, session, anchor_at, n.scope): n for n in plan.nudges}
-    settled = set(db.execute(select(ScheduledMessage.kind, ScheduledMessage.scope).where(
-        ScheduledMessage.participant_id == participant_id,
-        ScheduledMessage.scope.in_(list(scopes)),
-        ScheduledMessage.status.not_in(("pending", "cancelled")))).all())
-    if not settled:
-        return plan
-    keep = tuple(n for scope, n in scopes.items() if (n.kind, scope) not in settled)
-    return replace(plan, nudges=keep)
-
-
-def _anchor_session(db, participant: Participant, anchor: str, now: datetime) -> Session | None:
+def _anchor_session(db, participant: Participant, anchor: str, now: datetime,
+                    sessions=None) -> Session | None:
     """The session a plan belongs to (none for the course-end plan)."""
+    sessions = sessions or people.TurnSessions(db, participant)
     if anchor == "session_done":
-        return people.last_done_session(db, participant)
+        return sessions.last_done()
     if anchor == "session_scheduled":
-        return people.open_session(db, participant, now)
+        return sessions.open(now)
     return None
 
 
@@ -155,16 +218,6 @@ def _scope(plan_name: str, session: Session | None, anchor_at: datetime, scope: 
     if session is not None:
         return f"s{session.id}:{scope}"
     return f"{plan_name}:{anchor_at:%Y%m%d%H%M}:{scope}"
-
-
-def _existing_due_times(db, participant_id: int, anchor_at: datetime, now: datetime):
-    """Due times of the participant's other live messages, for the rolling cap."""
-    since = min(anchor_at, now) - CAP_LOOKBACK
-    return list(db.scalars(select(ScheduledMessage.due_at).where(
-        ScheduledMessage.participant_id == participant_id,
-        ScheduledMessage.status.in_(("pending", "sending", "sent", "delivered")),
-        ScheduledMessage.due_at >= since,
-    )))
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

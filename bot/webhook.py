@@ -85,23 +85,18 @@ def inbound_sms() -> Response:
         return _bad_request(str(error))
     assessment = _assess(inbound.body)  # before the database: a crisis reply never waits on it
     try:
-        message_id, new = runner.record_inbound(services(), inbound)
+        received = runner.receive(services(), inbound)  # one transaction
     except SQLAlchemyError:
         log.exception("database unreachable for inbound %s: spooling it", sid)
         return twiml(_database_down(inbound, assessment))
-    if not new:
+    if not received.new:
         log.info("replayed MessageSid %s: answering as before", sid)
-        outcome, replies = replay.first_copy_outcome(services(), message_id)
+        outcome, replies = replay.first_copy_outcome(services(), received.message_id)
         return twiml(_safety_fallback(inbound, assessment) if outcome == "failed" else replies)
-    try:
-        replies = runner.process_inbound(services(), message_id,
-                                         opt_out_type=inbound.opt_out_type)
-    except Exception:
-        log.exception("processing inbound %s failed; a worker will retry it", sid)
-        runner.mark_failed(services(), message_id)
-        _enqueue_retry(message_id)
+    if received.failed:  # stored as failed (bot.runner.receive): a worker retries it
+        _enqueue_retry(received.message_id)
         return twiml(_safety_fallback(inbound, assessment))
-    return twiml(replies)
+    return twiml(list(received.replies))
 
 
 LAST_RESORT_CRISIS_TEXT = (

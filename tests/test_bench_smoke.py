@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from bench import clock_scale, send_rate, webhook_turn
+from bench import clock_scale, load, send_rate, webhook_turn
 
 pytestmark = pytest.mark.integration
 
@@ -80,3 +80,16 @@ def test_dispatch_bench_hands_every_due_row_over_in_every_pass(db, redis_url):
             assert result[phase]["dispatch"][implementation]["jobs_per_pass"] == [2]
         assert result[phase]["dispatch"]["new"]["redis_round_trips"] == 1
     assert result["small"]["turns_without_reply"] == result["large"]["turns_without_reply"] == 0
+
+
+def test_load_bench_answers_every_text_under_gunicorn_and_stops_both_servers(db):
+    # 10 participants: at smoke size none comes near the flood guard's 30 texts a minute.
+    result = load.run(rate=10, seconds=1, clients=2, participants=10, database_url=db.url,
+                      fresh_schema=False, warm_up=0.5)
+    bot, bare = result["bot"], result["baseline"]
+    for phase in ("steady", "saturation"):
+        assert bot[phase]["errors"] == bare[phase]["errors"] == 0
+        assert bot[phase]["answered"] > 0
+        assert bot[phase]["with_reply"] == bot[phase]["answered"]  # every text answered
+        assert bare[phase]["with_reply"] == 0  # the bare route answers an empty TwiML
+    assert not running(bot["pid"]) and not running(bare["pid"])

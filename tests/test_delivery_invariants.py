@@ -246,7 +246,7 @@ def test_a_text_that_always_crashes_is_retried_a_few_times_then_left(
     def boom(*args, **kwargs):
         raise RuntimeError("this text always crashes")
 
-    monkeypatch.setattr(runner, "run_turn", boom)
+    monkeypatch.setattr(runner, "take_turn", boom)
     phone.post(phone.params("done"))
     jobs.use_services(services)
     try:

@@ -420,7 +420,7 @@ def test_a_crashed_turn_still_pages_and_the_retry_raises_the_alert(client, servi
         def boom(*args, **kwargs):
             raise RuntimeError("simulated failure")
 
-        patch.setattr(runner, "run_turn", boom)
+        patch.setattr(runner, "take_turn", boom)
         reply = phone.text("I am going to end my life tonight")
     assert "988" in reply[0] and TOLD in reply[0]
     [page] = pages(sender)

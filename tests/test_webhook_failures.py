@@ -15,7 +15,7 @@ def break_turns(monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("simulated failure")
 
-    monkeypatch.setattr(runner, "run_turn", boom)
+    monkeypatch.setattr(runner, "take_turn", boom)
 
 
 def test_failed_turn_is_retried_by_a_worker_and_answered_by_rest(
