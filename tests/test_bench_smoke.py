@@ -83,8 +83,9 @@ def test_dispatch_bench_hands_every_due_row_over_in_every_pass(db, redis_url):
 
 
 def test_load_bench_answers_every_text_under_gunicorn_and_stops_both_servers(db):
-    # 10 participants: at smoke size none comes near the flood guard's 30 texts a minute.
-    result = load.run(rate=10, seconds=1, clients=2, participants=10, database_url=db.url,
+    # 60 participants: even a fast machine's saturation second (a few hundred texts) leaves
+    # each far under the flood guard's 30 texts a minute, past which no reply is by design.
+    result = load.run(rate=10, seconds=1, clients=2, participants=60, database_url=db.url,
                       fresh_schema=False, warm_up=0.5)
     bot, bare = result["bot"], result["baseline"]
     for phase in ("steady", "saturation"):
