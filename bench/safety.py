@@ -47,14 +47,15 @@ SETS = {
     "eval_v3": DATA / "safety_eval_v3.csv",
     "eval_v4": DATA / "safety_eval_v4.csv",
     "eval_v5": DATA / "safety_eval_v5.csv",
+    "eval_v6": DATA / "safety_eval_v6.csv",
 }
 """Set name -> labelled file (level,category,text). `eval` was the round-1 evaluation set;
 it is training data since round 2, and `eval_v2` since round 3 (tests/data/README.md).
 `eval_v3` was the frozen set of round 3 (training data since round 4), `eval_v4` of round 4
-(training data since round 5); `eval_v5` is the frozen set of round 5, measured only with
-`--sets eval_v5`."""
+(training data since round 5); `eval_v5` was the frozen set of round 5 (spent); `eval_v6` is the frozen set of
+round 6, measured only with `--sets eval_v6`."""
 DEFAULT_SETS = ("corpus", "dev", "round2", "round2b", "round2c", "round2d", "round2e", "round2f", "round2g", "round2h", "round2i", "round4a", "round4b", "round4c", "round5a", "round5b", "round5c", "eval", "eval_v2", "eval_v3", "eval_v4")
-FROZEN = ("eval_v5",)
+FROZEN = ("eval_v6",)
 """Sets whose misses are never printed (and that alone are compared with the targets)."""
 
 TARGETS = {
