@@ -44,11 +44,12 @@ WRITERS = {
     "round-5 writer a (dev/safety_round5a)": ["dev/safety_round5a.csv"],
     "round-5 writer b (dev/safety_round5b)": ["dev/safety_round5b.csv"],
     "round-5 writer c (dev/safety_round5c)": ["dev/safety_round5c.csv"],
+    "eval_v5 writers (safety_eval_v5)": ["safety_eval_v5.csv"],
     "opt-out writers (ordinary texts)": ["optout_train.csv", "dev/optout_dev.csv",
                                          "dev/optout_round3.csv"],
     "lead (ordinary integration journal)": ["dev/ordinary_integration.csv"],
 }
-"""Training files grouped by who wrote them. safety_eval_v5.csv is never read here.
+"""Training files grouped by who wrote them. safety_eval_v6.csv is never read here.
 
 The opt-out files are everyday texts to the bot (replies, questions, requests to stop)
 labelled for another purpose; those the safety rules leave at none are used as ordinary
@@ -56,6 +57,12 @@ texts, so the model learns how short everyday replies look (without them it aske
 "I am allowed to rest")."""
 BUCKETS = 2 ** 18
 MIN_WORDS = 6
+MIN_WORDS_GRID = (6,)
+"""Gates tried in cross-validation; the one with the largest mean gain within the budget is
+kept. Round 6 tried (3, 4, 6): 3 and 4 gained 0.1 point of reached over 6 in
+cross-validation, but with 3 the stage asked the safety question on a four-word intention
+("be gentle with myself") in a product test: short everyday replies are most of what the
+bot receives, so the gate stays at 6."""
 """The stage only judges texts of at least this many words. Short everyday replies ("soon I
 think", "to be kind to myself") carry too little for the model and drew most of its false
 questions; in cross-validation the gate lost no crisis or urgent text the stage found."""
@@ -120,7 +127,12 @@ def cross_validate(rows, x, rule_levels, positive=("crisis", "urgent"), gate=Tru
         prob[held] = model.predict_proba(x[held])[:, 1]
     if not gate:
         return prob
-    long_enough = np.array([word_count(safety.normalise(r[3])) >= MIN_WORDS for r in rows])
+    return gated(rows, prob, MIN_WORDS)
+
+
+def gated(rows, prob, min_words):
+    """Probabilities with texts shorter than min_words set to 0 (the stage does not judge them)."""
+    long_enough = np.array([word_count(safety.normalise(r[3])) >= min_words for r in rows])
     return np.where(long_enough, prob, 0.0)
 
 
@@ -230,19 +242,22 @@ def main(argv=None) -> int:
     rows = load_rows()
     rule_levels = [safety.assess_rules(r[3]).level for r in rows]
     x = matrix([r[3] for r in rows])
-    global C
+    global C, MIN_WORDS
     best = None
     for c in C_GRID:
         C = c
-        p = cross_validate(rows, x, rule_levels)
-        t = choose_threshold(rows, rule_levels, p)
-        gain = mean_gain(rows, rule_levels, p, t)
-        print(f"C={c}: threshold {t}, mean gain over writers {gain:+.4f}")
-        if best is None or gain > best[0]:
-            best = (gain, c, t, p)
-    _, C, threshold, prob = best
+        ungated = cross_validate(rows, x, rule_levels, gate=False)
+        for min_words in MIN_WORDS_GRID:
+            p = gated(rows, ungated, min_words)
+            t = choose_threshold(rows, rule_levels, p)
+            gain = mean_gain(rows, rule_levels, p, t)
+            print(f"C={c}, min_words={min_words}: threshold {t}, mean gain over writers "
+                  f"{gain:+.4f}")
+            if best is None or gain > best[0]:
+                best = (gain, c, min_words, t, p)
+    _, C, MIN_WORDS, threshold, prob = best
     raised, n_exp = experience_checks(rows, rule_levels, prob, threshold)
-    print(f"chosen C={C}, threshold {threshold} (budget {BUDGET:.3f} extra ordinary checks, "
+    print(f"chosen C={C}, min_words={MIN_WORDS}, threshold {threshold} (budget {BUDGET:.3f} extra ordinary checks, "
           f"mean over writers); ketamine-experience texts raised to check: {raised} of {n_exp}")
     report = {}
     for writer in [*WRITERS, None]:
