@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flows import answers
+from flows.state import ConversationState, as_state
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +57,12 @@ RESOLVERS = {"session_time": session_time}
 """Answer kinds the host reads before the engine sees the text."""
 
 
-def resolve_answer(definitions, state: dict | None, text: str, tz: str,
+def resolve_answer(definitions, state: ConversationState | dict | None, text: str, tz: str,
                    now: datetime) -> dict[str, Any]:
     """Values the current step's answer resolves to ({} when the step needs none)."""
-    state = state or {}
-    flow = definitions.flows.get(state.get("flow") or "")
-    step = flow.steps.get(state.get("step")) if flow else None
+    state = as_state(state)
+    flow = definitions.flows.get(state.flow or "")
+    step = flow.steps.get(state.step or "") if flow else None
     resolver = RESOLVERS.get(step.expect) if step is not None else None
     if resolver is None:
         return {}

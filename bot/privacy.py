@@ -22,6 +22,7 @@ from bot.storage.models import (
     ScheduledMessage,
     Session,
 )
+from flows.state import ConversationState
 
 
 def erase_participant(db, participant: Participant, now: datetime, actor: str = "participant") -> None:
@@ -46,7 +47,7 @@ def erase_participant(db, participant: Participant, now: datetime, actor: str = 
     participant.status = "deleted"
     participant.consented_before = False
     participant.opted_out_at = now
-    participant.state = {}
+    participant.state = ConversationState().to_dict()
     db.add(AuditRecord(at=now, actor=actor, action="delete", participant_id=pid))
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from bot import privacy
 from bot.storage.models import JournalEntry, Message, Participant, ScheduledMessage, Session
+from flows.state import ConversationState
 
 RECENT_MESSAGES = 20
 
@@ -24,7 +25,7 @@ def participant_report(services, participant_id: int, actor: str) -> dict:
     now = services.clock.now()
     with services.db.session() as db:
         p = db.get(Participant, participant_id)
-        state = p.state or {}
+        state = ConversationState.from_dict(p.state)
         sessions = db.scalars(select(Session).where(Session.participant_id == p.id)
                               .order_by(Session.id)).all()
         scheduled = db.scalars(select(ScheduledMessage)
@@ -45,9 +46,8 @@ def participant_report(services, participant_id: int, actor: str) -> dict:
             "paused_until": _iso(p.paused_until),
             "consent": {"at": _iso(p.consent_at), "channel": p.consent_channel,
                         "wording_version": p.consent_version},
-            "flow": ({"flow": state["flow"], "step": state.get("step")}
-                     if state.get("flow") else None),
-            "awaiting": state.get("awaiting"),
+            "flow": {"flow": state.flow, "step": state.step} if state.flow else None,
+            "awaiting": state.awaiting,
             "journal_entries": entries,
             "sessions": [{"id": s.id, "scheduled_at": _iso(s.scheduled_at),
                           "done_at": _iso(s.done_at), "has_intention": bool(s.intention),

@@ -27,6 +27,7 @@ from bot.storage.models import Message
 from flows import sms_text
 from flows.engine import Engine
 from flows.model import Context, Result
+from flows.state import ConversationState
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def process_inbound(services, message_id: int, *, via: str = "twiml",
 
 def _inbound_step(services, clinician: bool, opt_out_type: str | None) -> Callable:
     """The engine step for an inbound text (left to the clinician when theirs to answer)."""
-    def step(engine: Engine, ctx: Context, state: dict, message) -> Result:
+    def step(engine: Engine, ctx: Context, state: ConversationState, message) -> Result:
         now = services.clock.now()
         if clinician and handoff.is_for_clinician(message.body, opt_out_type):
             return Result(state=state, events=())
@@ -284,11 +285,13 @@ def take_turn(services, db, step: Callable, facts: people.TurnFacts, message, *,
     participant = facts.participant
     ctx = people.context(db, participant, now, services.variables, sessions=facts.sessions,
                          texts=facts.recent_texts)
-    result = step(services.engine, ctx, dict(participant.state or {}), message)
+    # Read forgivingly (old, hand-edited or damaged rows become a usable state) and
+    # written back in the current version: the engine owns the shape, we own the column.
+    result = step(services.engine, ctx, ConversationState.from_dict(participant.state), message)
     turn = handlers.Turn(services=services, db=db, participant=participant, now=now,
                          sessions=facts.sessions)
     handlers.apply(turn, result.events)
-    participant.state = result.state
+    participant.state = result.state.to_dict()
     participant.updated_at = now
     rows = _store_replies(turn, message.id if message is not None else None, via)
     db.flush()  # every write of the turn, replies together (one INSERT on both databases)

@@ -24,7 +24,7 @@ Order of a text turn, each stage able to end it:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from functools import partial
 from typing import Any
@@ -57,6 +57,7 @@ from flows.model import (
     UpdateParticipant,
 )
 from flows.quoting import fits, quote
+from flows.state import ConversationState, Resume, as_state
 from flows.timezones import describe_zone
 
 JOURNAL_REPEAT_WINDOW = timedelta(hours=12)
@@ -119,14 +120,15 @@ class Engine:
 
     def invite(self, ctx: Context) -> Result:
         """The enrollment invitation: the only text sent before a participant says YES."""
-        turn = _Turn(self.defs, ctx, {})
+        turn = _Turn(self.defs, ctx, None)
         turn.say("invite", name=f" {ctx.name}" if ctx.name else "")
-        turn.state["invited"] = True
+        turn.set(invited=True)
         return turn.result()
 
-    def start(self, flow_id: str, state: dict | None, ctx: Context, now: datetime) -> Result:
+    def start(self, flow_id: str, state: ConversationState | dict | None, ctx: Context,
+              now: datetime) -> Result:
         """Begin flow_id from its first step (replacing any flow in progress)."""
-        turn = _Turn(self.defs, ctx, state or {}, now)
+        turn = _Turn(self.defs, ctx, state, now)
         if ctx.status in _SILENT or ctx.status in ("invited", UNENROLLED):
             return turn.result()
         self._begin(turn, flow_id)
@@ -134,7 +136,7 @@ class Engine:
 
     def resume(
         self,
-        state: dict | None,
+        state: ConversationState | dict | None,
         ctx: Context,
         now: datetime,
         *,
@@ -150,7 +152,7 @@ class Engine:
         it sent one; it wins over our own reading of the words. parsed holds values the
         host already resolved from the text (e.g. "session_time" read by dateparser).
         """
-        turn = _Turn(self.defs, ctx, state or {}, now)
+        turn = _Turn(self.defs, ctx, state, now)
         turn.parsed = dict(parsed or {})
         if timer is not None:
             self._on_timer(turn, timer)
@@ -170,8 +172,8 @@ class Engine:
             return
         assessment = self.assess(raw)
         if assessment.alert:
-            safety_talk.alert_reply(turn, self.reply_key(assessment) or "safety.crisis",
-                                    assessment.level, assessment.category, now)
+            turn.talk(safety_talk.alert_reply, self.reply_key(assessment) or "safety.crisis",
+                      assessment.level, assessment.category, now)
         elif getattr(assessment, "gentle", False) and ctx.status not in _SILENT:
             turn.say("safety.gentle")
 
@@ -182,7 +184,7 @@ class Engine:
             verdict = optout.NOT_A_REQUEST
         if (assessment.level == safety_talk.CHECK and ctx.status not in _SILENT
                 and (carrier == "STOP" or verdict.outcome == optout.IMMEDIATE)):
-            safety_talk.check_with_stop(turn)  # no question after STOP: a person asks
+            turn.talk(safety_talk.check_with_stop)  # no question after STOP: a person asks
         if self._opt_out(turn, raw, word, verdict, carrier, now):
             return
         if ctx.status == UNENROLLED:
@@ -190,13 +192,14 @@ class Engine:
             if assessment.level == safety_talk.CHECK:
                 turn.say("safety.gentle")  # no question to a stranger, but 988 at once
             turn.say("help" if word == keywords.HELP else "stranger")
-            turn.state = {}
+            turn.state = ConversationState()
             return
         if ctx.status in _SILENT:
             if word in (keywords.OPT_IN, keywords.YES):
                 turn.emit(OptIn())
                 # Answered in Spanish when they come back in Spanish ("ALTA") or left in it.
-                left_in = turn.state.pop("lang", None)
+                left_in = turn.state.lang
+                turn.set(lang=None)
                 lang = "es" if keywords.is_spanish_opt_in(raw) or left_in == "es" else "en"
                 if ctx.status == "deleted":
                     self._rejoin(turn)
@@ -209,10 +212,10 @@ class Engine:
             return  # the flow is suspended: these words are not an answer to anything
         # Neither a check question nor its answer is ever silenced by the flooding guard.
         if assessment.level == safety_talk.CHECK:
-            safety_talk.ask_check(turn, now)
+            turn.talk(safety_talk.ask_check, now)
             return
-        if safety_talk.pending_check(turn, now) is not None:
-            if safety_talk.answer_check(turn, raw, now):
+        if turn.talk(safety_talk.pending_check, now) is not None:
+            if turn.talk(safety_talk.answer_check, raw, now):
                 step = turn.current_step()
                 if step is not None:
                     self._ask(turn, step)
@@ -222,12 +225,13 @@ class Engine:
         if ctx.status == "invited":
             self._invited(turn, word, now)
             return
-        asked = turn.state.pop("delete_asked", None)
-        if asked is not None and now - datetime.fromisoformat(asked) <= DELETE_CONFIRM_WINDOW:
+        asked = turn.state.delete_asked
+        turn.set(delete_asked=None)
+        if asked is not None and now - asked <= DELETE_CONFIRM_WINDOW:
             if word == keywords.DELETE:
                 turn.emit(DeleteData())
                 turn.say("delete.done")
-                turn.state = {}
+                turn.state = ConversationState()
             else:
                 turn.say("delete.kept")
             return
@@ -241,12 +245,12 @@ class Engine:
                 self._ask(turn, step)
             return
         if word and not _step_takes(step, word, raw) and not (
-            word in (keywords.YES, keywords.NO) and turn.state.get("awaiting")
+            word in (keywords.YES, keywords.NO) and turn.state.awaiting
         ):
             self._command(turn, word, raw, now)
         elif step is not None:
             self._answer(turn, step, raw, now)
-        elif turn.state.get("awaiting"):
+        elif turn.state.awaiting:
             self._awaited_reply(turn, raw, now)
         else:
             self._free_text(turn, raw)
@@ -270,17 +274,18 @@ class Engine:
             if live:
                 reason = "carrier" if carrier == "STOP" else (
                     "keyword" if word == keywords.OPT_OUT else "request")
-                lang = turn.state.get("optout_lang", "en") if confirmed else verdict.lang
+                lang = (turn.state.optout_lang or "en") if confirmed else verdict.lang
                 turn.emit(OptOut(reason))
                 turn.say(_in_lang("stop.confirm", lang))
                 # Remembered so that START after a Spanish opt-out is answered in Spanish.
-                turn.state = {"lang": "es"} if lang == "es" else {}
+                turn.state = ConversationState(lang="es" if lang == "es" else None)
             else:
-                turn.state = {}
+                turn.state = ConversationState()
             return True
         if asked_at is not None:
             turn.emit(AskOptOut(None))  # answered (or too late): the question is settled
-            lang = turn.state.pop("optout_lang", "en")
+            lang = turn.state.optout_lang or "en"
+            turn.set(optout_lang=None)
             if open_question and live and (word == keywords.NO or optout.is_keep_answer(raw)):
                 turn.say(_in_lang("optout.kept", lang))
                 step = turn.current_step()
@@ -291,7 +296,7 @@ class Engine:
                 and ctx.status not in ("invited", UNENROLLED)):
             # (Before YES nothing is sent anyway, and the invitation reminder names STOP.)
             turn.emit(AskOptOut(now))
-            turn.state["optout_lang"] = verdict.lang
+            turn.set(optout_lang=verdict.lang)
             turn.say(_in_lang("optout.ask", verdict.lang))
             return True
         return False
@@ -301,17 +306,17 @@ class Engine:
         turn.emit(RecordConsent(self.defs.wording_version))
         turn.say("consent.confirmed")
         turn.say("consent.notice")
-        turn.state = {}
+        turn.state = ConversationState()
         self._begin(turn, "enrollment")
 
     def _flooding(self, turn: _Turn, now: datetime) -> bool:
         """A number sending too fast gets one notice, then quiet (nothing is lost)."""
-        quiet_until = turn.state.get("quiet_until")
-        if quiet_until and datetime.fromisoformat(quiet_until) > now:
+        quiet_until = turn.state.quiet_until
+        if quiet_until and quiet_until > now:
             return True
-        turn.state.pop("quiet_until", None)
+        turn.set(quiet_until=None)
         if turn.ctx.recent_texts > FLOOD_TEXTS_PER_MINUTE:
-            turn.state["quiet_until"] = (now + FLOOD_QUIET).isoformat()
+            turn.set(quiet_until=now + FLOOD_QUIET)
             turn.say("flood.notice")
             return True
         return False
@@ -322,19 +327,19 @@ class Engine:
             turn.emit(RecordConsent(self.defs.wording_version))
             turn.say("consent.confirmed")
             turn.say("consent.notice")
-            turn.state = {}
+            turn.state = ConversationState()
             self._begin(turn, "enrollment")
         elif word == keywords.HELP:
             turn.say("help")
-        elif not turn.state.get("invited"):
+        elif not turn.state.invited:
             turn.say("invite", name="")
-            turn.state["invited"] = True
+            turn.set(invited=True)
         else:
             turn.say("invite.reminder")
 
     def _command(self, turn: _Turn, word: str, raw: str, now: datetime) -> None:
         """Carry out a global keyword."""
-        ctx, state = turn.ctx, turn.state
+        ctx = turn.ctx
         if word == keywords.HELP:
             if keywords.is_spanish_help(raw):
                 turn.say("help.es")
@@ -348,17 +353,18 @@ class Engine:
             last = ctx.last_session
             if last is not None and last.done_at is not None and (
                     now - last.done_at < JOURNAL_REPEAT_WINDOW):
-                safety_talk.unsuspend(turn, "journal")  # a journal set aside after a crisis
-            journaling = state.get("flow") == "journal" or (
-                state.get("resume", {}).get("flow") == "journal")
+                turn.talk(safety_talk.unsuspend, "journal")  # a journal set aside after a crisis
+            resume = turn.state.resume
+            journaling = turn.state.flow == "journal" or (
+                resume is not None and resume.flow == "journal")
             if (
                 journaling
                 and last is not None
                 and last.done_at is not None
                 and now - last.done_at < JOURNAL_REPEAT_WINDOW
             ):
-                if state.get("flow") != "journal":  # back from a detour to the journal
-                    state.update(state.pop("resume"))
+                if turn.state.flow != "journal":  # back from a detour to the journal
+                    turn.set(flow=resume.flow, step=resume.step, resume=None)
                 step = turn.current_step()
                 turn.say("journal.repeat", step=str(turn.flow().position(step.id)),
                          steps=str(len(turn.flow().steps)))
@@ -367,16 +373,16 @@ class Engine:
             turn.emit(RecordSessionDone(now))
             turn.emit(SchedulePlan(POST_SESSION_PLAN, now))
             turn.say("done.ack")
-            state.pop("resume", None)
+            turn.set(resume=None)
             turn.fresh_done = True
             self._begin(turn, "journal")
         elif word == keywords.JOURNAL:
             turn.emit(SendJournal(keywords.journal_page(raw)))
-            stopped = safety_talk.suspended_position(turn)
+            stopped = turn.talk(safety_talk.suspended_position)
             if stopped is not None:
                 turn.say("journal.stopped", step=str(stopped[0]), steps=str(stopped[1]))
         elif word == keywords.CONTINUE:
-            safety_talk.unsuspend(turn)
+            turn.talk(safety_talk.unsuspend)
             step = turn.current_step()
             if step is not None:
                 self._ask(turn, step)  # the suspended question, or the one already open
@@ -405,7 +411,7 @@ class Engine:
             turn.emit(EndCourse(now))
             turn.say("finished.confirm")
         elif word == keywords.DELETE:
-            state["delete_asked"] = now.isoformat()
+            turn.set(delete_asked=now)
             turn.say("delete.ask")
         elif word == keywords.OPT_IN:
             turn.say(_in_lang("start.confirm", "es" if keywords.is_spanish_opt_in(raw) else "en"))
@@ -419,14 +425,14 @@ class Engine:
         flow = self.defs.flows[flow_id]
         _stop_awaiting(turn)
         if flow_id not in DETOURS:
-            turn.state.pop("suspended", None)  # a new flow replaces one set aside after a crisis
-        current = turn.state.get("flow")
+            turn.set(suspended=None)  # a new flow replaces one set aside after a crisis
+        current = turn.state.flow
         if flow_id in DETOURS and current and current not in DETOURS and current != flow_id:
             # A keyword in the middle of journaling (or set-up): come back afterwards.
-            turn.state["resume"] = {"flow": current, "step": turn.state.get("step")}
+            turn.set(resume=Resume(current, turn.state.step))
         elif flow_id not in DETOURS:
-            turn.state.pop("resume", None)
-        turn.state.update(flow=flow_id, step=flow.start)
+            turn.set(resume=None)
+        turn.set(flow=flow_id, step=flow.start)
         self._ask(turn, flow.step(flow.start))
 
     def _ask(self, turn: _Turn, step: Step) -> None:
@@ -488,11 +494,10 @@ class Engine:
         flow a detour interrupted). quiet: the closing words were already said."""
         flow = turn.flow()
         if step.next:
-            turn.state["step"] = step.next
+            turn.set(step=step.next)
             self._ask(turn, flow.step(step.next))
             return
-        turn.state.pop("flow", None)
-        turn.state.pop("step", None)
+        turn.set(flow=None, step=None)
         if flow.done and not quiet:
             if flow.id == "session" and "when" not in shown:
                 turn.say("session.skipped")
@@ -500,21 +505,22 @@ class Engine:
                 if flow.id != "session" and "when" in shown:
                     turn.say("session.saved", **shown)  # repeat what we understood
                 turn.say(flow.done, **shown)
-        resume = turn.state.pop("resume", None)
-        if resume and resume.get("flow") in self.defs.flows:
-            turn.state.update(resume)
+        resume = turn.state.resume
+        turn.set(resume=None)
+        if resume is not None:
+            turn.set(flow=resume.flow, step=resume.step)
             step = turn.current_step()
             if step is not None:
                 turn.say("detour.back")
                 self._ask(turn, step)
-            else:
-                turn.state.pop("flow", None)
-                turn.state.pop("step", None)
+            else:  # the interrupted flow's words were removed meanwhile
+                turn.set(flow=None, step=None)
 
-    def safety_check_timed_out(self, state: dict | None, ctx: Context, now: datetime) -> Result:
+    def safety_check_timed_out(self, state: ConversationState | dict | None, ctx: Context,
+                               now: datetime) -> Result:
         """The host's timer: the check question went unanswered (a no-op once answered)."""
-        turn = _Turn(self.defs, ctx, state or {})
-        safety_talk.check_timed_out(turn, now)
+        turn = _Turn(self.defs, ctx, state)
+        turn.talk(safety_talk.check_timed_out, now)
         return turn.result()
 
     # ------------------------------------------------------------ replies to nudges
@@ -522,16 +528,15 @@ class Engine:
     def _on_timer(self, turn: _Turn, timer: Timer) -> None:
         """A nudge expecting a reply went out: wait for that reply."""
         if timer.expects_reply == "intention":
-            turn.state.update(flow="intention", step=self.defs.flows["intention"].start)
+            turn.set(flow="intention", step=self.defs.flows["intention"].start)
             _stop_awaiting(turn)
-        elif timer.expects_reply in REPLY_TIMERS and not turn.state.get("flow"):
-            _stop_awaiting(turn)
-            turn.state["awaiting"] = timer.expects_reply
+        elif timer.expects_reply in REPLY_TIMERS and not turn.state.flow:
+            turn.set(awaiting=timer.expects_reply, asked_again=False)
 
     def _awaited_reply(self, turn: _Turn, raw: str, now: datetime) -> None:
         """Handle the reply to a mood, therapy or keep-going question."""
-        awaiting = turn.state.pop("awaiting")
-        asked_again = turn.state.pop("asked_again", False)
+        awaiting, asked_again = turn.state.awaiting, turn.state.asked_again
+        _stop_awaiting(turn)
         if awaiting == "mood":
             score = answers.parse_mood(raw)
             if score is not None:
@@ -555,14 +560,14 @@ class Engine:
             # Not the answer we asked for: keep the words, and ask once more, gently.
             if turn.ctx.last_session is not None:
                 turn.emit(SaveJournalEntry("note", answers.clean_text(raw)))
-            turn.state.update(awaiting=awaiting, asked_again=True)
+            turn.set(awaiting=awaiting, asked_again=True)
             turn.say(f"{awaiting}.again")
             return
         self._free_text(turn, raw)
 
     def _free_text(self, turn: _Turn, raw: str) -> None:
         """Text outside any flow: keep it as a note on the latest session."""
-        if turn.state.get("suspended"):
+        if turn.state.suspended:
             # After a crisis: kept, never taken as an answer, and no cheerful question.
             if turn.ctx.last_session is not None:
                 turn.emit(SaveJournalEntry("note", answers.clean_text(raw)))
@@ -581,8 +586,7 @@ def _in_lang(key: str, lang: str) -> str:
 
 def _stop_awaiting(turn: _Turn) -> None:
     """Forget a question a nudge asked (a flow or a newer question takes its place)."""
-    turn.state.pop("awaiting", None)
-    turn.state.pop("asked_again", None)
+    turn.set(awaiting=None, asked_again=False)
 
 
 _CARRIER_WORDS = {"STOP": keywords.OPT_OUT, "START": keywords.OPT_IN, "HELP": keywords.HELP}
@@ -600,19 +604,29 @@ _SETTING_FLOWS = {
 class _Turn:
     """Collects the events and state changes of one engine call."""
 
-    def __init__(self, defs: Definitions, ctx: Context, state: dict,
-                 now: datetime | None = None):
+    def __init__(self, defs: Definitions, ctx: Context,
+                 state: ConversationState | dict | None, now: datetime | None = None):
         self.defs, self.ctx, self.now = defs, ctx, now
-        self.state = dict(state)
+        self.state = _without_dead_ids(defs, as_state(state))
         self.events: list[Event] = []
-        flow = defs.flows.get(self.state.get("flow") or "")
-        if self.state.get("flow") and (flow is None or self.state.get("step") not in flow.steps):
-            # The words changed under a conversation in progress (a flow or step renamed
-            # or removed): end that flow quietly instead of crashing every later turn.
-            self.state.pop("flow", None)
-            self.state.pop("step", None)
         self.parsed: dict[str, Any] = {}
         self.fresh_done = False  # this turn's DONE starts a new session's journal
+
+    def set(self, **changes: Any) -> None:
+        """Change fields of the (immutable) state; a misspelt field name raises here."""
+        self.state = replace(self.state, **changes)
+
+    def talk(self, action: Callable[..., Any], *args: Any) -> Any:
+        """Run a flows/safety_talk function on this turn and keep the state it leaves.
+
+        safety_talk.py still reads and writes the state as the stored dict (its own
+        change is left to the safety work), so it gets `to_dict()` and the engine reads
+        the dict back with `from_dict()`: the same forgiving path a database row takes.
+        """
+        legacy = _DictTurn(self)
+        out = action(legacy, *args)
+        self.state = _without_dead_ids(self.defs, ConversationState.from_dict(legacy.state))
+        return out
 
     def say(self, key: str, fallback: str | None = None, **variables: str) -> None:
         """Queue the words for key, filled with the clinic's and the call's variables.
@@ -633,20 +647,65 @@ class _Turn:
         self.events.append(event)
 
     def flow(self):
-        """The flow in progress (KeyError when its definition was removed)."""
-        return self.defs.flows[self.state["flow"]]
+        """The flow in progress (only called inside one, so it exists)."""
+        return self.defs.flows[self.state.flow]
 
     def current_step(self) -> Step | None:
         """The step waiting for an answer, or None outside a flow."""
-        flow_id, step_id = self.state.get("flow"), self.state.get("step")
-        if not flow_id or flow_id not in self.defs.flows:
-            return None
-        steps = self.defs.flows[flow_id].steps
-        return steps.get(step_id)
+        return _step(self.defs, self.state.flow, self.state.step)
 
     def result(self) -> Result:
         """Freeze what this turn produced."""
         return Result(state=self.state, events=tuple(self.events))
+
+
+class _DictTurn:
+    """The turn as flows/safety_talk.py sees it: the same say/emit, the state as a dict."""
+
+    def __init__(self, turn: _Turn):
+        self.defs, self.ctx, self.now = turn.defs, turn.ctx, turn.now
+        self.say, self.emit = turn.say, turn.emit
+        self.state: dict[str, Any] = turn.state.to_dict()
+
+    def current_step(self) -> Step | None:
+        """The step waiting for an answer, read from the dict."""
+        state = ConversationState.from_dict(self.state)
+        return _step(self.defs, state.flow, state.step)
+
+
+def _step(defs: Definitions, flow_id: str | None, step_id: str | None) -> Step | None:
+    """The step flow_id/step_id names, or None when either is missing or unknown."""
+    flow = defs.flows.get(flow_id) if flow_id else None
+    return flow.steps.get(step_id) if flow is not None and step_id else None
+
+
+def _without_dead_ids(defs: Definitions, state: ConversationState) -> ConversationState:
+    """The state with every flow, step or awaited reply the definitions no longer know
+    removed.
+
+    The clinic can rename or remove a flow or step while someone is in the middle of
+    it. Such a conversation simply ends: the participant's text gets the next normal
+    behaviour (a note, a keyword, the fallback) instead of an error on every later turn.
+    """
+    changes: dict[str, Any] = {}
+    if state.flow is not None and _step(defs, state.flow, state.step) is None:
+        changes.update(flow=None, step=None)
+    elif state.flow is None and state.step is not None:
+        changes["step"] = None  # a step without its flow means nothing
+    if state.resume is not None and _step(defs, state.resume.flow, state.resume.step) is None:
+        changes["resume"] = None
+    held = state.suspended
+    if held is not None:
+        if _step(defs, held.flow, held.step) is None:
+            changes["suspended"] = None
+        elif held.resume is not None and _step(defs, held.resume.flow,
+                                               held.resume.step) is None:
+            changes["suspended"] = replace(held, resume=None)
+    if state.awaiting is not None and state.awaiting not in REPLY_TIMERS:
+        changes.update(awaiting=None, asked_again=False)
+    elif state.awaiting is None and state.asked_again:
+        changes["asked_again"] = False
+    return replace(state, **changes) if changes else state
 
 
 # ---------------------------------------------------------------- answers

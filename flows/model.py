@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 
+from flows.state import ConversationState
+
 # ---------------------------------------------------------------- definitions
 
 ANSWER_KINDS = frozenset(
@@ -239,9 +241,12 @@ class SendSafetyPlan(Event):
 
 @dataclass(frozen=True)
 class Result:
-    """What one engine call returns: the new conversation state and the events."""
+    """What one engine call returns: the new conversation state and the events.
 
-    state: dict[str, Any]
+    The host stores `state.to_dict()` and hands back `ConversationState.from_dict()`.
+    """
+
+    state: ConversationState
     events: tuple[Event, ...]
 
     def texts(self) -> list[str]:

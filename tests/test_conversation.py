@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bot.storage.models import JournalEntry, Message, Participant, ScheduledMessage, Session
+from flows.state import ConversationState
 from tests.conftest import PHONE
 
 
@@ -136,7 +137,8 @@ def test_unknown_number_gets_a_neutral_reply_and_no_conversation(client, phone, 
     assert count(db, Session) == 0 and count(db, ScheduledMessage) == 0
     with db.session() as s:
         p = s.scalars(select(Participant)).one()
-        assert p.status == "unenrolled" and not p.state and p.consent_at is None
+        assert p.status == "unenrolled" and p.consent_at is None
+        assert ConversationState.from_dict(p.state) == ConversationState()  # nothing kept
     assert sender.sent == []
     # Once the clinic enrolls the number, the invitation goes out and YES works.
     runner = client.application.test_cli_runner()

@@ -37,6 +37,7 @@ from flows.model import (
     StoreMood,
     UpdateParticipant,
 )
+from flows.state import ConversationState
 from tests.engine_host import apply
 
 NEW_YORK = "America/New_York"
@@ -77,9 +78,10 @@ def check_texts(result: Result) -> Result:
     return result
 
 
-def roundtrip(state: dict) -> dict:
-    """The state as it comes back from the database's JSON column."""
-    return json.loads(json.dumps(state))
+def roundtrip(state: ConversationState | dict) -> ConversationState:
+    """The state as it comes back from the database's JSON column (a dict is a stored row)."""
+    stored = state.to_dict() if isinstance(state, ConversationState) else state
+    return ConversationState.from_dict(json.loads(json.dumps(stored)))
 
 
 def keys(result: Result) -> list[str]:
@@ -155,7 +157,7 @@ def test_yes_records_consent_and_asks_first_setup_question(engine):
     assert others(result) == [RecordConsent(engine.defs.wording_version)]
     assert keys(result) == ["consent.confirmed", "consent.notice", "enroll.timezone"]
     assert "Eastern time (New York)" in result.texts()[2]
-    assert chat.state == {"flow": "enrollment", "step": "timezone"}
+    assert chat.state == ConversationState(flow="enrollment", step="timezone")
 
 
 def test_start_also_gives_consent(engine):
@@ -172,7 +174,7 @@ def test_nothing_but_a_reminder_before_yes(engine, text):
     result = turn(engine, context(status="invited"), text, state={"invited": True})
     assert keys(result) == ["invite.reminder"]
     assert others(result) == []
-    assert result.state == {"invited": True}
+    assert result.state == ConversationState(invited=True)
 
 
 def test_first_text_from_unknown_number_gets_the_invitation_once(engine):
@@ -212,7 +214,7 @@ def test_time_zone_given_by_name(engine, answer, zone):
     chat = enrolled(engine)
     result = chat.send(answer)
     assert others(result) == [UpdateParticipant({"timezone": zone})]
-    assert chat.state["step"] == "bedtime"
+    assert chat.state.step == "bedtime"
 
 
 @pytest.mark.parametrize("answer", ["blue", "no", "somewhere warm", "Eastern or Pacific"])
@@ -220,7 +222,7 @@ def test_unreadable_time_zone_asks_again(engine, answer):
     chat = enrolled(engine)
     result = chat.send(answer)
     assert keys(result) == ["enroll.timezone.retry"] and others(result) == []
-    assert chat.state == {"flow": "enrollment", "step": "timezone"}
+    assert chat.state == ConversationState(flow="enrollment", step="timezone")
 
 
 @pytest.mark.parametrize("answer, bedtime", [("10:30pm", time(22, 30)), ("11", time(23, 0)),
@@ -238,7 +240,7 @@ def test_unreadable_bedtime_asks_again(engine):
     chat.send("yes")
     result = chat.send("whenever I'm tired")
     assert keys(result) == ["enroll.bedtime.retry"] and others(result) == []
-    assert chat.state["step"] == "bedtime"
+    assert chat.state.step == "bedtime"
 
 
 @pytest.mark.parametrize("answer, has_therapist", [("yes", True), ("Yep", True), ("NO", False),
@@ -258,7 +260,7 @@ def test_therapist_unclear_answer_asks_for_yes_or_no(engine):
     chat.send("10pm")
     result = chat.send("sort of")
     assert keys(result) == ["answer.yes_no"] and others(result) == []
-    assert chat.state["step"] == "therapist"
+    assert chat.state.step == "therapist"
 
 
 def at_session_question(engine, **ctx_fields) -> Chat:
@@ -275,7 +277,7 @@ def test_session_time_schedules_session_and_pre_session_plan(engine):
                               SchedulePlan("pre_session", friday_6pm)]
     assert keys(result) == ["session.saved", "enroll.done"]  # repeats what it understood
     assert "Fri Nov 27 at 6:00 PM" in result.texts()[0]
-    assert chat.state == {}
+    assert chat.state == ConversationState()
 
 
 def test_session_time_after_clocks_go_back_uses_winter_offset(engine):
@@ -301,7 +303,7 @@ def test_unreadable_or_past_session_time_asks_again(engine):
     for answer in ("soon", "today 9am"):
         result = chat.send(answer)
         assert keys(result) == ["session.retry"] and others(result) == []
-        assert chat.state == {"flow": "enrollment", "step": "session"}
+        assert chat.state == ConversationState(flow="enrollment", step="session")
 
 
 def test_skip_session_time_ends_enrollment_without_scheduling(engine):
@@ -309,7 +311,7 @@ def test_skip_session_time_ends_enrollment_without_scheduling(engine):
     result = chat.send("skip")
     assert others(result) == []
     assert keys(result) == ["enroll.done"]
-    assert chat.state == {}
+    assert chat.state == ConversationState()
 
 
 def test_skip_a_setup_question_stores_nothing(engine):
@@ -362,7 +364,7 @@ def test_done_records_session_schedules_plan_and_asks_first_question(engine):
     result = turn(engine, context(), "Done!")
     assert others(result) == [RecordSessionDone(NOW), SchedulePlan("post_session", NOW)]
     assert keys(result) == ["done.ack", "journal.images"]
-    assert result.state == {"flow": "journal", "step": "images"}
+    assert result.state == ConversationState(flow="journal", step="images")
 
 
 def test_first_question_quotes_the_intention(engine):
@@ -392,7 +394,7 @@ def test_five_answers_are_saved_and_closed(engine):
                                           ["journal.different"], ["journal.action"],
                                           ["journal.closing"]]
     assert "48 hours" in results[-1].texts()[0]
-    assert chat.state == {}
+    assert chat.state == ConversationState()
 
 
 def test_journal_answer_is_trimmed(engine):
@@ -410,7 +412,7 @@ def test_keyword_inside_an_answer_is_an_answer(engine):
 def test_done_mid_journal_within_12_hours_repeats_the_question(engine):
     chat = journaling(engine)
     chat.send("the ocean")
-    before = dict(chat.state)
+    before = chat.state
     result = chat.send("done", at=NOW + timedelta(hours=2))
     assert others(result) == []
     assert keys(result) == ["journal.repeat", "journal.insight"]
@@ -424,7 +426,7 @@ def test_done_mid_journal_after_12_hours_starts_a_new_session(engine):
     later = NOW + timedelta(hours=13)
     result = chat.send("DONE", at=later)
     assert others(result) == [RecordSessionDone(later), SchedulePlan("post_session", later)]
-    assert chat.state == {"flow": "journal", "step": "images"}
+    assert chat.state == ConversationState(flow="journal", step="images")
 
 
 def test_skip_moves_on_without_saving(engine):
@@ -450,7 +452,7 @@ def test_stop_family_opts_out_once_from_anywhere(engine, word, shape):
     assert others(result) == [OptOut("keyword")]
     assert keys(result) == ["stop.confirm"]
     assert "START" in result.texts()[0]
-    assert result.state == {}
+    assert result.state == ConversationState()
 
 
 @pytest.mark.parametrize("text", ["please stop texting me", "no more messages", "unsubscribe me",
@@ -469,7 +471,7 @@ def test_spanish_request_opts_out_at_any_time_with_a_spanish_confirmation(engine
     assert others(result) == [OptOut("request")]
     assert keys(result) == ["stop.confirm.es"]
     assert "ALTA" in result.texts()[0] and "START" in result.texts()[0]
-    assert chat.state == {"lang": "es"}  # the journal is gone; only the language is kept
+    assert chat.state == ConversationState(lang="es")  # the journal is gone; only the language is kept
 
 
 def test_spanish_help(engine):
@@ -631,7 +633,7 @@ def test_resume_turns_reminders_back_on(engine):
 
 def test_pause_mid_journal_keeps_the_journal_open(engine):
     result = turn(engine, context(), "pause", state={"flow": "journal", "step": "release"})
-    assert result.state == {"flow": "journal", "step": "release"}
+    assert result.state == ConversationState(flow="journal", step="release")
 
 
 def test_journal_keyword_asks_host_to_send_the_journal(engine):
@@ -645,7 +647,7 @@ def test_delete_twice_erases(engine):
     assert keys(first) == ["delete.ask"] and others(first) == []
     second = chat.send("delete")
     assert others(second) == [DeleteData()] and keys(second) == ["delete.done"]
-    assert chat.state == {}
+    assert chat.state == ConversationState()
 
 
 @pytest.mark.parametrize("text", ["no", "wait", "keep them", "DONE"])
@@ -654,7 +656,7 @@ def test_delete_then_anything_else_keeps_everything(engine, text):
     chat.send("delete")
     result = chat.send(text)
     assert others(result) == [] and keys(result) == ["delete.kept"]
-    assert "delete_asked" not in chat.state
+    assert chat.state.delete_asked is None
 
 
 def test_finished_ends_the_course(engine):
@@ -665,7 +667,7 @@ def test_finished_ends_the_course(engine):
 def test_help_mid_flow_keeps_the_flow(engine):
     result = turn(engine, context(), "help", state={"flow": "journal", "step": "release"})
     assert keys(result) == ["help", "help.commands", "journal.release"]  # then the question
-    assert result.state == {"flow": "journal", "step": "release"}
+    assert result.state == ConversationState(flow="journal", step="release")
 
 
 def test_intention_keyword_asks_and_saves(engine):
@@ -674,7 +676,7 @@ def test_intention_keyword_asks_and_saves(engine):
     result = chat.send("to be kind to myself")
     assert others(result) == [SaveIntention("to be kind to myself")]
     assert '"to be kind to myself"' in result.texts()[0]
-    assert chat.state == {}
+    assert chat.state == ConversationState()
 
 
 # ---------------------------------------------------------------- replies to nudges
@@ -685,7 +687,7 @@ def test_mood_reply_is_stored(engine):
     assert chat.timer("mood").events == ()
     result = chat.send("4")
     assert others(result) == [StoreMood(4)] and keys(result) == ["mood.saved"]
-    assert chat.state == {}
+    assert chat.state == ConversationState()
 
 
 def test_low_mood_points_to_care_team_and_988(engine):
@@ -704,7 +706,7 @@ def test_unreadable_mood_reply_is_kept_as_a_note(engine):
     assert keys(result) == ["mood.again"], "an unreadable reply should be asked once more"
     result = chat.send("ok maybe a 2")
     assert others(result) == [StoreMood(2)] and keys(result) == ["mood.low"]
-    assert chat.state == {}
+    assert chat.state == ConversationState()
 
 
 def test_a_question_is_asked_again_only_once(engine):
@@ -713,7 +715,7 @@ def test_a_question_is_asked_again_only_once(engine):
     assert keys(chat.send("I will call them")) == ["therapy_booked.again"]
     result = chat.send("when I can")
     assert others(result) == [SaveJournalEntry("note", "when I can")]
-    assert keys(result) == ["note.saved"] and chat.state == {}
+    assert keys(result) == ["note.saved"] and chat.state == ConversationState()
 
 
 def test_therapy_booked_no(engine):
@@ -748,7 +750,7 @@ def test_mood_timer_mid_journal_leaves_the_journal_in_charge(engine):
 def test_start_begins_a_flow_for_active_participants_only(engine):
     started = check_texts(engine.start("intention", None, context(), NOW))
     assert keys(started) == ["intention.ask"]
-    assert started.state == {"flow": "intention", "step": "ask"}
+    assert started.state == ConversationState(flow="intention", step="ask")
     for status in ("invited", "opted_out", "deleted"):
         assert engine.start("intention", None, context(status=status), NOW).events == ()
 
@@ -780,7 +782,7 @@ def test_empty_message(engine):
 def test_media_mid_journal_does_not_move_the_journal(engine):
     state = {"flow": "journal", "step": "insight"}
     result = turn(engine, context(), None, media=2, state=state)
-    assert keys(result) == ["media.only"] and result.state == state
+    assert keys(result) == ["media.only"] and result.state == ConversationState.from_dict(state)
 
 
 # ---------------------------------------------------------------- safety comes first
@@ -793,7 +795,7 @@ def test_crisis_mid_journal_alerts_and_suspends_the_flow(engine):
     assert keys(result) == ["safety.crisis"]
     assert others(result) == [RaiseAlert("crisis", "suicide")]
     assert "988" in result.texts()[0]
-    assert "flow" not in chat.state and chat.state["suspended"]["step"] == "insight"
+    assert chat.state.flow is None and chat.state.suspended.step == "insight"
     # The next words are kept as a note, never as the answer, with no cheerful question.
     result = chat.send("I'm safe now, my partner is here")
     assert keys(result) == ["safety.suspended"]
@@ -827,7 +829,7 @@ def test_urgent_side_effect_alerts_and_suspends_the_flow(engine):
     result = chat.send("there is blood in my pee")
     assert keys(result) == ["safety.urgent"]
     assert others(result) == [RaiseAlert("urgent", "bladder")]
-    assert chat.state["suspended"]["step"] == "images"
+    assert chat.state.suspended.step == "images"
 
 
 def test_integration_language_is_not_a_crisis(engine):
@@ -850,7 +852,7 @@ def test_no_and_ok_answer_a_journal_question(engine):
     for answer in ("No", "ok", "not yet", "therapy", "notes"):
         result = turn(engine, context(), answer, state=state)
         assert others(result) == [SaveJournalEntry("insight", answer)], answer
-        assert result.state["step"] == "release"
+        assert result.state.step == "release"
 
 
 def test_spelled_out_keywords_still_interrupt_a_journal_question(engine):
@@ -894,9 +896,9 @@ def test_check_text_asks_once_and_no_resumes_the_question(engine):
     chat = journaling(engine)
     result = chat.send("sometimes i wonder if everyone would be better off if i just disappeared")
     assert keys(result) == ["safety.check"]
-    assert chat.state["flow"] == "journal" and chat.state["check"]
+    assert chat.state.flow == "journal" and chat.state.check
     assert keys(chat.send("NO")) == ["safety.check_no", "journal.images"]
-    assert "check" not in chat.state
+    assert chat.state.check is None
 
 
 def test_uncertain_text_with_stop_gets_988_and_a_care_team_alert_not_a_question(engine):

@@ -79,6 +79,7 @@ class Host:
 
     def __init__(self, engine: Engine, ctx: Context):
         self.engine, self.ctx, self.state = engine, ctx, {}
+        self.shown_state: dict = {}
         self.now = START
         self.lines: list[str] = []
         self._shown_time: str | None = None
@@ -120,11 +121,13 @@ class Host:
             else:
                 self.lines.append(f"  [{render_event(event)}]")
             self.ctx = apply(self.ctx, event)
-        state = json.loads(json.dumps(result.state))  # as the database would keep it
-        if state != self.state:
+        stored = json.loads(json.dumps(result.state.to_dict()))  # as the database keeps it
+        # The version is the same on every line, so the transcripts leave it out.
+        state = {k: v for k, v in stored.items() if k != "version"}
+        if state != self.shown_state:
             shown = " ".join(f"{k}={v}" for k, v in sorted(state.items())) or "empty"
             self.lines.append(f"  (state {shown})")
-        self.state = state
+        self.state, self.shown_state = stored, state
 
 
 def shown_inbound(say: Say) -> str:

@@ -24,6 +24,7 @@ from bot import participants as people
 from bot.phones import InvalidNumber, parse_address
 from bot.storage.models import Message, Participant, ScheduledMessage
 from flows import sms_text
+from flows.state import ConversationState
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator", template_folder="templates",
                static_folder="static")
@@ -152,7 +153,7 @@ def state():
         zone = ZoneInfo(p.timezone)
         out["now_local"] = _local(now, zone)
         out["participant"] = {"status": p.status, "timezone": p.timezone,
-                              "flow": (p.state or {}).get("flow"),
+                              "flow": ConversationState.from_dict(p.state).flow,
                               "paused_until": _local(p.paused_until, zone)}
         messages = db.scalars(select(Message).where(Message.participant_id == p.id)
                               .order_by(Message.id.desc()).limit(HISTORY)).all()
