@@ -556,7 +556,11 @@ def assess_rules(text: str) -> Assessment:
     """The rules' verdict alone: crisis, urgent, check, or none (maybe a gentle mention)."""
     if not text or not text.strip():
         return NO_CONCERN
-    ctx = _Context(text)
+    return _rules_verdict(_Context(text))
+
+
+def _rules_verdict(ctx: _Context) -> Assessment:
+    """The rules' verdict for an already normalised text."""
     matches: dict[int, list[re.Match[str]]] = {}
     text_, positions = ctx.text, ctx.positions
     for word in _LEAD_WORDS.intersection(ctx.words):
@@ -624,18 +628,21 @@ def raise_with_model(text: str, verdict: Assessment) -> Assessment:
     when that level's head confirms it. Never lower, and never an alert on a text where
     no rule saw risk: a check the stage itself raised is not promoted.
     """
-    if not text:
-        return verdict
+    return _raised(normalise(text), verdict) if text else verdict
+
+
+def _raised(normalised: str, verdict: Assessment) -> Assessment:
+    """raise_with_model for a text the rules have already normalised."""
     if verdict.level == CHECK:
         if not confirmable(verdict):
             return verdict
-        level = _MODEL.confirms(normalise(text))
+        level = _MODEL.confirms(normalised)
         if level is None:
             return verdict
         category = LEARNED_CRISIS if level == CRISIS else LEARNED_URGENT
         return Assessment(level, category, verdict.matched, _CATEGORIES[category].reply_key,
                           verdict.rules + (LEARNED_CONFIRM_RULE,))
-    if verdict.level != NONE or not _MODEL.raises(normalise(text)):
+    if verdict.level != NONE or not _MODEL.raises(normalised):
         return verdict
     return Assessment(CHECK, LEARNED_CATEGORY, (), None, (LEARNED_RULE,))
 
@@ -646,10 +653,13 @@ def assess(text: str, *, learned: bool | None = None) -> Assessment:
     The rules decide; the learned stage (when enabled) may raise a `none` to `check` and
     confirm a rules' `check` as `crisis` or `urgent` (see `raise_with_model`).
     """
-    verdict = assess_rules(text)
+    if not text or not text.strip():
+        return NO_CONCERN
+    ctx = _Context(text)  # normalised once, for the rules and the learned stage
+    verdict = _rules_verdict(ctx)
     if learned is None:
         learned = LEARNED_ENABLED
-    return raise_with_model(text, verdict) if learned else verdict
+    return _raised(ctx.text, verdict) if learned else verdict
 
 
 def reply_key(assessment: Assessment) -> str | None:
